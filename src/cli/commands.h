@@ -1,0 +1,11 @@
+// Each subcommand of the ossrun binary lives in its own file and registers itself on the app here.
+// A command's callback throws ossrun::InputError for bad input and ossrun::cli::UsageError for bad flags;
+// main() turns those into a message and an exit code (exit_codes.h).
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace ossrun::cli {
+
+void add_inspect_command(CLI::App& app);
+
+}  // namespace ossrun::cli
