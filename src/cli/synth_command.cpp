@@ -83,7 +83,7 @@ void add_synth_command(CLI::App& app) {
                   "Zipf exponent of expert popularity, a different ranking per layer; 0 = uniform (default 0.5)");
   cmd->add_flag("--sparse-experts", args->sparse_experts, "Leave the expert weights as holes in sparse files (reads as zeros)");
   cmd->add_option("--shard-size", args->shard_size, "Largest shard before the next starts, e.g. 4.8GB (default) or 2MB");
-  cmd->add_option("--threads", args->threads, "Writer threads (default: one per hardware thread)");
+  cmd->add_option("--threads", args->threads, "Writer threads (default: two per hardware thread)");
   cmd->add_flag("--force", args->force, "Replace the checkpoint files of a non-empty directory");
   cmd->footer("Examples:\n  ossrun synth /tmp/tiny\n  ossrun synth --preset gpt-oss-20b /data/oss20b-synth\n"
               "  ossrun synth --preset gpt-oss-120b --sparse-experts /tmp/oss120b-shape\n"

@@ -191,8 +191,9 @@ WriteReport write_synthetic_checkpoint(const fs::path& dir, const SynthConfig& c
     files.push_back(std::make_unique<OutputFile>(dir / f.name, f.file_size(), synth.sparse_experts));
   report.direct_io = std::all_of(files.begin(), files.end(), [](const auto& f) { return f->direct(); });
 
-  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  report.threads = static_cast<int>(std::min<size_t>(write.threads > 0 ? write.threads : hw, std::max<size_t>(1, segments.size())));
+  // Two per hardware thread by default: a thread in a (synchronous, O_DIRECT) write is not generating.
+  const int automatic = 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  report.threads = static_cast<int>(std::min<size_t>(write.threads > 0 ? write.threads : automatic, std::max<size_t>(1, segments.size())));
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::exception_ptr error;

@@ -19,7 +19,7 @@ namespace ossrun::synth {
 
 struct WriteOptions {
   uint64_t max_shard_bytes = kDefaultMaxShardBytes;
-  int threads = 0;         // 0: one per hardware thread
+  int threads = 0;         // 0: two per hardware thread
   bool overwrite = false;  // replace the checkpoint files of a non-empty directory
 };
 
