@@ -1,6 +1,5 @@
 // `ossrun synth OUT_DIR`: write a synthetic gpt-oss checkpoint (any shape, Hugging Face layout) to test and
 // benchmark with, since real weights cannot be downloaded everywhere.
-#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -9,6 +8,7 @@
 #include "src/cli/commands.h"
 #include "src/model/error.h"
 #include "src/synth/checkpoint_writer.h"
+#include "src/synth/routing_skew.h"
 
 namespace ossrun::cli {
 namespace {
@@ -21,6 +21,7 @@ struct SynthArgs {
   std::vector<std::string> sets;
   uint64_t seed = 0;
   double routing_skew = synth::SynthOptions{}.routing_skew;
+  std::string routing_skew_text;
   bool sparse_experts = false;
   std::string shard_size = std::to_string(synth::kDefaultMaxShardBytes);
   int threads = 0;
@@ -80,7 +81,8 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--set", args->sets, "key=value for any config.json field, dotted for nested ones (repeatable)");
   cmd->add_option("--seed", args->seed, "Random seed; the same seed gives the same bytes (default 0)");
   cmd->add_option("--routing-skew", args->routing_skew,
-                  "Zipf exponent of expert popularity, a different ranking per layer; 0 = uniform (default 0.5)");
+                  "Zipf exponent of expert popularity (0 to 6), a different ranking per layer; 0 = uniform (default 0.5)")
+      ->each([args](const std::string& text) { args->routing_skew_text = text; });
   cmd->add_flag("--sparse-experts", args->sparse_experts, "Leave the expert weights as holes in sparse files (reads as zeros)");
   cmd->add_option("--shard-size", args->shard_size, "Largest shard before the next starts, e.g. 4.8GB (default) or 2MB");
   cmd->add_option("--threads", args->threads, "Writer threads (default: two per hardware thread)");
@@ -110,8 +112,9 @@ void add_synth_command(CLI::App& app) {
     write.max_shard_bytes = synth::parse_byte_size(args->shard_size, "--shard-size");
     write.threads = args->threads;
     write.overwrite = args->force;
-    if (!std::isfinite(options.routing_skew) || options.routing_skew < 0)
-      throw InputError("--routing-skew must be a number >= 0, found " + std::to_string(options.routing_skew));
+    if (!(options.routing_skew >= 0 && options.routing_skew <= synth::kMaxRoutingSkew))
+      throw InputError("--routing-skew must lie between 0 and " + std::to_string(int(synth::kMaxRoutingSkew)) + ", found " +
+                       args->routing_skew_text);
 
     const synth::WriteReport r = synth::write_synthetic_checkpoint(args->dir, config, options, write);
     std::printf("wrote %s: %zu tensors in %zu shard(s), %s bytes", args->dir.c_str(), r.tensors, r.shards,
