@@ -31,11 +31,11 @@ constexpr uint64_t kDirectAlign = 4096;  // O_DIRECT buffer, offset and length a
 
 class OutputFile {
  public:
-  OutputFile(fs::path path, uint64_t size, bool sparse) : path_(std::move(path)), size_(size) {
+  OutputFile(fs::path path, uint64_t size, bool sparse, bool try_direct) : path_(std::move(path)), size_(size) {
     const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
-    fd_ = ::open(path_.c_str(), flags | O_DIRECT, 0644);
+    if (try_direct) fd_ = ::open(path_.c_str(), flags | O_DIRECT, 0644);
     direct_ = fd_ >= 0;
-    if (!direct_) fd_ = ::open(path_.c_str(), flags, 0644);  // e.g. tmpfs has no O_DIRECT
+    if (!direct_) fd_ = ::open(path_.c_str(), flags, 0644);  // e.g. a file system without O_DIRECT
     if (fd_ < 0) io_fail(path_, "cannot create");
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) io_fail(path_, "cannot set the size");
     // Reserve the blocks up front (no ENOSPC half way, less fragmentation); sparse files keep their holes.
@@ -50,13 +50,19 @@ class OutputFile {
 
   bool direct() const { return direct_; }
 
-  // `data` is aligned to kDirectAlign and has room for n rounded up to it: O_DIRECT writes whole blocks, and
-  // the file is cut back to its size when closed.
-  void write_at(const std::byte* data, uint64_t n, uint64_t offset) const {
-    if (direct_) n = (n + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+  // `data` is aligned to kDirectAlign and has room for n rounded up to it: O_DIRECT writes whole blocks (buffered
+  // writes do the same, for simplicity), and the file is cut back to its size when closed.
+  void write_at(const std::byte* data, uint64_t n, uint64_t offset) {
+    n = (n + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
     while (n > 0) {
       const ssize_t w = ::pwrite(fd_, data, n, static_cast<off_t>(offset));
       if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && errno == EINVAL && direct_) {  // the device wants larger alignment: go through the page cache
+        std::lock_guard<std::mutex> lock(mode_mutex_);
+        if (direct_ && ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_DIRECT) != 0) io_fail(path_, "cannot leave O_DIRECT");
+        direct_ = false;
+        continue;
+      }
       if (w <= 0) io_fail(path_, "write of " + std::to_string(n) + " bytes at offset " + std::to_string(offset) + " failed");
       data += w;
       n -= uint64_t(w);
@@ -73,7 +79,8 @@ class OutputFile {
   fs::path path_;
   uint64_t size_;
   int fd_ = -1;
-  bool direct_ = false;
+  std::atomic<bool> direct_{false};
+  std::mutex mode_mutex_;
 };
 
 struct AlignedBuffer {
@@ -188,7 +195,7 @@ WriteReport write_synthetic_checkpoint(const fs::path& dir, const SynthConfig& c
 
   std::vector<std::unique_ptr<OutputFile>> files;
   for (const ShardFile& f : plan.files)
-    files.push_back(std::make_unique<OutputFile>(dir / f.name, f.file_size(), synth.sparse_experts));
+    files.push_back(std::make_unique<OutputFile>(dir / f.name, f.file_size(), synth.sparse_experts, write.direct_io));
   report.direct_io = std::all_of(files.begin(), files.end(), [](const auto& f) { return f->direct(); });
 
   // Two per hardware thread by default: a thread in a (synchronous, O_DIRECT) write is not generating.
