@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "src/model/error.h"
+#include "src/tokenizer/special_tokens.h"
+#include "src/tokenizer/tokenizer_json_writer.h"
 
 namespace ossrun::synth {
 namespace {
@@ -135,7 +137,8 @@ bool segment_is_hole(const ShardFile& f, const SyntheticWeights& w, uint64_t beg
 bool is_checkpoint_file(const fs::path& p) {
   const std::string name = p.filename().string();
   return p.extension() == ".safetensors" || name == "model.safetensors.index.json" || name == "config.json" ||
-         name == "generation_config.json";
+         name == "generation_config.json" || name == "tokenizer.json" || name == "tokenizer_config.json" ||
+         name == "special_tokens_map.json";
 }
 
 // Creates `dir`, or checks that it is empty (or, with overwrite, removes the checkpoint files in it).
@@ -231,7 +234,11 @@ WriteReport write_synthetic_checkpoint(const fs::path& dir, const SynthConfig& c
 
   write_json(dir / "model.safetensors.index.json", plan.index_json(weights.specs()).dump(2));
   write_json(dir / "generation_config.json", generation_config_json(config.config).dump(2));
-  write_json(dir / "config.json", config.document.dump(2));
+  if (!write.tiktoken_file.empty() && config.config.vocab_size > harmony_token::kEndOfPrompt) {
+    write_tokenizer_json(write.tiktoken_file, dir / "tokenizer.json");
+    report.tokenizer = true;
+  }
+  write_json(dir / "config.json", config.document.dump(2));  // last: an interrupted run leaves no config.json
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
