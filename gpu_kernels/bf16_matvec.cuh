@@ -7,8 +7,8 @@
 
 namespace ossrun::gpu {
 
-// The largest K: x is staged in shared memory (4 bytes per element, within the default 48 KiB).
-constexpr int kBf16MatvecMaxK = 12288;
+// The largest K the launcher takes (keeps row offsets and task counts far from overflow; gpt-oss needs 4096).
+constexpr int kBf16MatvecMaxK = 65536;
 
 // W: (rows, K) bf16, 16-byte aligned; bias: (rows) bf16 or nullptr; x: (K) fp32, 16-byte aligned;
 // y: (rows) fp32, overwritten. K a positive multiple of 8 up to kBf16MatvecMaxK. Launches on `stream`.

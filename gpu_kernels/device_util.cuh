@@ -6,10 +6,11 @@
 
 namespace ossrun::gpu::device_util {
 
-// A 16-byte load of weights that are read once per launch: not kept in L1.
+// A 16-byte load of weights that are read once per launch: not kept in L1; L2 fetches 256 bytes around it
+// (a warp reads runs of 512 contiguous bytes).
 __device__ __forceinline__ uint4 load_stream16(const void* p) {
   uint4 v;
-  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+  asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
       : "l"(p));
   return v;

@@ -23,10 +23,11 @@ __host__ __device__ constexpr uint32_t lut_entry_bytes() {
 }
 
 // The E2M1 value of a nibble: bit 3 sign, bits 2-1 exponent (bias 1), bit 0 mantissa; exponent 0 is subnormal.
+// Integer arithmetic only, so that no compiler flag (flush-to-zero, fast math) can change it.
 __device__ __forceinline__ float e2m1_value(uint32_t nibble) {
-  const int e = static_cast<int>((nibble >> 1) & 3u);
-  const float m = static_cast<float>(nibble & 1u);
-  const float mag = e == 0 ? 0.5f * m : ldexpf(1.0f + 0.5f * m, e - 1);
+  const uint32_t e = (nibble >> 1) & 3u, m = nibble & 1u;
+  const uint32_t halves = e == 0 ? m : (2u + m) << (e - 1);  // the magnitude times 2: 0, 1, 2, 3, 4, 6, 8, 12
+  const float mag = static_cast<float>(halves) * 0.5f;
   return (nibble & 8u) ? -mag : mag;
 }
 
@@ -34,11 +35,12 @@ __device__ __forceinline__ float e2m1_value(uint32_t nibble) {
 // subnormal 2^-127. 255 gives +inf, as the CPU reference does.
 __device__ __forceinline__ float e8m0_value(uint32_t s) { return __uint_as_float(s == 0 ? 0x00400000u : s << 23); }
 
-// Fills the table (all threads of the CTA; the caller synchronizes before use).
+// Fills the table (all threads of the CTA; the caller synchronizes before use). Warp w writes the entries of
+// bytes w, w + n_warps, ...; lane l writes replica l, so a warp's stores cover 256 contiguous bytes.
 template <Mxfp4Lut L>
 __device__ void fill_lut(char* lut) {
-  for (int i = threadIdx.x; i < 256 * 32; i += blockDim.x) {
-    const uint32_t byte = static_cast<uint32_t>(i) >> 5, lane = static_cast<uint32_t>(i) & 31u;
+  const uint32_t lane = threadIdx.x & 31u, n_warps = blockDim.x >> 5;
+  for (uint32_t byte = threadIdx.x >> 5; byte < 256; byte += n_warps) {
     const float lo = e2m1_value(byte & 15u), hi = e2m1_value(byte >> 4);
     char* entry = lut + (byte << 8) + lane * lut_entry_bytes<L>();
     if constexpr (L == Mxfp4Lut::F32x2) {

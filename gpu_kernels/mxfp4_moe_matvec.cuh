@@ -7,9 +7,10 @@
 //   out += sum over the choices, in list order, of weight * y
 //
 // Two launches on the caller's stream: gate_up fused with the SwiGLU (all chosen experts at once), then down
-// fused with the weighted combine. The combine is deterministic: each down warp writes weight*y to the
-// workspace, and the last warp to finish a pair of output rows (an arrival counter per pair) adds the
-// contributions in choice order. Repeated runs give bit-identical results.
+// fused with the weighted combine. The combine is either deterministic (each down warp writes weight*y to the
+// workspace, and the last warp to finish an output row, found by an arrival counter per row, adds the
+// contributions in choice order: repeated runs are bit-identical) or atomic (float atomics straight into out:
+// no end-of-kernel synchronization, but the summation order, hence the last bits, can vary between runs).
 //
 // Experts live anywhere in device memory: a slot table (device array of ExpertSlotMxfp4) points at each
 // slice, laid out exactly as the checkpoint's ExpertSlice. The choices are read from device memory, so a
@@ -52,11 +53,16 @@ struct SwigluParams {
 
 // The largest reduction length (H for gate_up, I for down) the kernels hold in registers.
 constexpr int kMoeMaxK = 4096;
+// The most choices one launch takes (each CTA keeps the chosen slices' pointers in shared memory).
+constexpr int kMoeMaxChoices = 16;
 
 // How a packed byte of two E2M1 values becomes two floats: a shared-memory table of float pairs, or of bf16
 // pairs widened with two integer instructions (half the shared-memory traffic, more instructions).
 enum class Mxfp4Lut : int { F32x2, Bf16x2 };
 const char* mxfp4_lut_name(Mxfp4Lut lut);
+
+enum class MoeCombine : int { Deterministic, Atomic };
+const char* moe_combine_name(MoeCombine combine);
 
 // Scratch for one stream's launches (never share one between streams running concurrently).
 class MoeWorkspace {
@@ -73,18 +79,19 @@ class MoeWorkspace {
 
  private:
   friend void mxfp4_moe_matvec(const ExpertSlotMxfp4*, const ExpertChoice*, int, const float*, float*, const MoeShape&,
-                               const SwigluParams&, MoeWorkspace&, cudaStream_t, Mxfp4Lut);
+                               const SwigluParams&, MoeWorkspace&, cudaStream_t, MoeCombine, Mxfp4Lut);
   int hidden_, intermediate_, max_choices_;
   DeviceBuffer<float> act_;          // (max_choices, I)
   DeviceBuffer<float> partial_;      // (max_choices, H): weight * y per choice
-  DeviceBuffer<unsigned> arrivals_;  // (H/2): choices finished per pair of output rows; back to 0 after each launch
+  DeviceBuffer<unsigned> arrivals_;  // (H): choices finished per output row; back to 0 after each launch
   DeviceBuffer<int> error_;          // (1): bit 0 bad slot index, bit 1 misaligned blocks pointer
 };
 
 // out (H) fp32 += the MoE output for x (H) fp32. slots: device array (n_slots); choices: device array (k).
-// k may be 0 (no-op) up to workspace.max_choices(). Throws InputError for shapes the kernels cannot take.
+// k may be 0 (no-op) up to workspace.max_choices() (at most kMoeMaxChoices). Throws InputError for shapes the
+// kernels cannot take.
 void mxfp4_moe_matvec(const ExpertSlotMxfp4* slots, const ExpertChoice* choices, int k, const float* x, float* out,
                       const MoeShape& shape, const SwigluParams& swiglu, MoeWorkspace& workspace, cudaStream_t stream,
-                      Mxfp4Lut lut = Mxfp4Lut::F32x2);
+                      MoeCombine combine = MoeCombine::Deterministic, Mxfp4Lut lut = Mxfp4Lut::F32x2);
 
 }  // namespace ossrun::gpu

@@ -26,8 +26,9 @@ TEST_CASE("gpu bf16_matvec: matches the float64 reference") {
     int K;
     bool bias;
   };
-  const Case cases[] = {{1, 8, true},      {7, 8, false},       {33, 296, true},    {513, 2880, true},
-                        {4096, 2880, true}, {2881, 4096, false}, {100, 12288, true}, {50000, 64, true}};
+  const Case cases[] = {{1, 8, true},       {7, 8, false},       {33, 296, true},   {513, 2880, true},
+                        {4096, 2880, true}, {2881, 4096, false}, {100, 12288, true}, {3, 65536, false},
+                        {50000, 64, true}};
   for (const Case& c : cases) {
     CAPTURE(c.rows);
     CAPTURE(c.K);

@@ -1,7 +1,8 @@
 // mxfp4_moe_matvec (gpu_kernels/) against a float64 scalar reference built on src/model/mxfp4.h: random
 // experts in the checkpoint's slice layout, odd sizes (every blocks-per-lane count 1..4, rows that leave lanes
-// idle), k = 1 to 6, repeated slots, both decode tables; the SwiGLU intermediate is checked as well as the
-// output. Also: bit-identical repeats, bad slots reported, bad shapes rejected.
+// idle), k = 1 to 6, repeated slots, both decode tables, both combine modes; the SwiGLU intermediate is checked
+// as well as the output. Also: bit-identical repeats (deterministic combine), bad slots reported, bad shapes
+// rejected.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@ using namespace ossrun;
 using gpu::DeviceBuffer;
 using gpu::ExpertChoice;
 using gpu::ExpertSlotMxfp4;
+using gpu::MoeCombine;
 using gpu::Mxfp4Lut;
 using test::check_close;
 using test::max_abs;
@@ -158,14 +160,14 @@ struct Result {
 
 // Runs the kernel once on out_init, with the workspace's activations poisoned (NaN) beforehand.
 Result run_gpu(const DeviceExperts& dev, int n_slots, const std::vector<ExpertChoice>& choices,
-               const std::vector<float>& x, const std::vector<float>& out_init, int H, int I, Mxfp4Lut lut,
-               gpu::MoeWorkspace& ws) {
+               const std::vector<float>& x, const std::vector<float>& out_init, int H, int I, MoeCombine combine,
+               Mxfp4Lut lut, gpu::MoeWorkspace& ws) {
   DeviceBuffer<ExpertChoice> choices_d(choices);
   DeviceBuffer<float> x_d(x), out_d(out_init);
   const int k = static_cast<int>(choices.size());
   OSSRUN_CUDA_CHECK(cudaMemset(const_cast<float*>(ws.activations()), 0xff, sizeof(float) * ws.max_choices() * I));
   gpu::mxfp4_moe_matvec(dev.table.get(), choices_d.get(), k, x_d.get(), out_d.get(), {H, I, n_slots}, {}, ws, nullptr,
-                        lut);
+                        combine, lut);
   OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
   Result r{out_d.download(), std::vector<float>(static_cast<size_t>(k) * I)};
   OSSRUN_CUDA_CHECK(cudaMemcpy(r.act.data(), ws.activations(), r.act.size() * sizeof(float), cudaMemcpyDeviceToHost));
@@ -192,21 +194,24 @@ void check_against_reference(const std::vector<HostExpert>& experts, const Devic
   const int n_slots = static_cast<int>(experts.size());
   gpu::MoeWorkspace ws(H, I, 8);
   for (Mxfp4Lut lut : {Mxfp4Lut::F32x2, Mxfp4Lut::Bf16x2}) {
-    CAPTURE(gpu::mxfp4_lut_name(lut));
-    const Result got = run_gpu(dev, n_slots, choices, x, out_init, H, I, lut, ws);
-    for (size_t c = 0; c < choices.size(); ++c) {
-      CAPTURE(c);
-      const std::vector<float> act(got.act.begin() + c * I, got.act.begin() + (c + 1) * I);
-      check_close("activation", act, acts[c], std::max(max_abs(acts[c]), 1.0), kRtol);
+    for (MoeCombine combine : {MoeCombine::Deterministic, MoeCombine::Atomic}) {
+      CAPTURE(gpu::mxfp4_lut_name(lut));
+      CAPTURE(gpu::moe_combine_name(combine));
+      const Result got = run_gpu(dev, n_slots, choices, x, out_init, H, I, combine, lut, ws);
+      for (size_t c = 0; c < choices.size(); ++c) {
+        CAPTURE(c);
+        const std::vector<float> act(got.act.begin() + c * I, got.act.begin() + (c + 1) * I);
+        check_close("activation", act, acts[c], std::max(max_abs(acts[c]), 1.0), kRtol);
+      }
+      check_close("out", got.out, want, scale, kRtol);
+      ws.check_errors();
     }
-    check_close("out", got.out, want, scale, kRtol);
-    ws.check_errors();
   }
 }
 
 }  // namespace
 
-TEST_CASE("gpu mxfp4_moe_matvec: odd sizes, k = 1..6, repeated slots, both tables") {
+TEST_CASE("gpu mxfp4_moe_matvec: odd sizes, k = 1..6, repeated slots, both tables and combines") {
   if (!test::gpu_or_skip()) return;
   std::mt19937 rng(20240601);
   struct Case {
@@ -249,9 +254,9 @@ TEST_CASE("gpu mxfp4_moe_matvec: gpt-oss-20b shape, clamps exercised, repeats bi
 
   const std::vector<float> x = random_floats(H, rng), out_init = random_floats(H, rng);
   gpu::MoeWorkspace ws(H, I, 4);
-  const Result first = run_gpu(dev, 5, choices, x, out_init, H, I, Mxfp4Lut::F32x2, ws);
+  const Result first = run_gpu(dev, 5, choices, x, out_init, H, I, MoeCombine::Deterministic, Mxfp4Lut::F32x2, ws);
   for (int rep = 0; rep < 3; ++rep) {
-    const Result again = run_gpu(dev, 5, choices, x, out_init, H, I, Mxfp4Lut::F32x2, ws);
+    const Result again = run_gpu(dev, 5, choices, x, out_init, H, I, MoeCombine::Deterministic, Mxfp4Lut::F32x2, ws);
     CHECK(std::equal(first.out.begin(), first.out.end(), again.out.begin(), [](float a, float b) {
       return std::memcmp(&a, &b, sizeof a) == 0;
     }));
@@ -268,7 +273,8 @@ TEST_CASE("gpu mxfp4_moe_matvec: a bad slot or a misaligned slice is reported an
   const std::vector<float> x = random_floats(H, rng), out_init = random_floats(H, rng);
 
   // Slot 7 of 2: the valid choice alone must come out.
-  const Result got = run_gpu(dev, 2, {{1, 0.25f}, {7, 0.75f}}, x, out_init, H, I, Mxfp4Lut::F32x2, ws);
+  const Result got =
+      run_gpu(dev, 2, {{1, 0.25f}, {7, 0.75f}}, x, out_init, H, I, MoeCombine::Deterministic, Mxfp4Lut::F32x2, ws);
   CHECK_THROWS_AS(ws.check_errors(), InputError);
   const std::vector<double> y = ref_matvec(experts[1].dn_blocks, experts[1].dn_scales, experts[1].dn_bias,
                                            ref_activations(experts[1], x, H, I, {}, nullptr), H, I);
@@ -294,6 +300,7 @@ TEST_CASE("gpu mxfp4_moe_matvec: a workspace for shapes the kernel cannot take i
   CHECK_THROWS_AS(gpu::MoeWorkspace(48, 64, 4), InputError);    // H not a multiple of 32
   CHECK_THROWS_AS(gpu::MoeWorkspace(64, 4128, 4), InputError);  // I above kMoeMaxK
   CHECK_THROWS_AS(gpu::MoeWorkspace(64, 64, 0), InputError);    // no room for a choice
+  CHECK_THROWS_AS(gpu::MoeWorkspace(64, 64, gpu::kMoeMaxChoices + 1), InputError);
 }
 
 TEST_CASE("gpu mxfp4_moe_matvec: launches the workspace or kernel cannot take are rejected") {
