@@ -7,10 +7,10 @@
 //   out += sum over the choices, in list order, of weight * y
 //
 // Two launches on the caller's stream: gate_up fused with the SwiGLU (all chosen experts at once), then down
-// fused with the weighted combine. The combine is either deterministic (the down kernel writes weight*y per
-// choice to the workspace, and the last warp to finish an output row, found by an arrival counter per row, adds
-// the contributions in choice order: repeated runs are bit-identical) or atomic (float atomics straight into
-// out: no end-of-kernel synchronization, but the summation order, hence the last bits, can vary between runs).
+// fused with the weighted combine. The combine is either deterministic (each down warp writes weight*y to the
+// workspace, and the last warp to finish an output row, found by an arrival counter per row, adds the
+// contributions in choice order: repeated runs are bit-identical) or atomic (float atomics straight into out:
+// no end-of-kernel synchronization, but the summation order, hence the last bits, can vary between runs).
 //
 // Experts live anywhere in device memory: a slot table (device array of ExpertSlotMxfp4) points at each
 // slice, laid out exactly as the checkpoint's ExpertSlice. The choices are read from device memory, so a
