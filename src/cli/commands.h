@@ -8,5 +8,8 @@ namespace ossrun::cli {
 
 void add_inspect_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+// Subcommands of `bench`.
+void add_bench_gpu(CLI::App& bench);
 
 }  // namespace ossrun::cli
