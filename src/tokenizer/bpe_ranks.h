@@ -37,9 +37,11 @@ class BpeRanks {
   void merge_by_heap(std::string_view piece, std::vector<TokenId>& out) const;
 
  private:
+  // A token's first 8 bytes live in its slot, so looking up a short token (most are) touches one cache line.
   struct Slot {
-    uint32_t tag;        // upper bits of the hash, to skip most byte comparisons
+    uint64_t head;        // the token's first 8 bytes, zero-padded
     uint32_t rank_plus1;  // 0: empty
+    uint32_t size;        // the token's length in bytes
   };
 
   std::string arena_;              // every token's bytes, by rank
@@ -47,6 +49,7 @@ class BpeRanks {
   std::vector<Slot> slots_;        // open addressing, linear probing, power-of-two size
   uint64_t mask_ = 0;
   uint32_t single_byte_[256];      // rank of each single byte
+  std::vector<uint32_t> byte_pair_;  // (256 * 256): rank of each two-byte string, kNoRank when not a token
 };
 
 }  // namespace ossrun

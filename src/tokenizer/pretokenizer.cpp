@@ -90,9 +90,36 @@ size_t contraction(const Scanner& s, size_t e) {
   return e;
 }
 
+// The common case, ASCII letters with an optional ASCII prefix character, decided from bytes alone: the end of
+// the piece (contraction included), or kNone when a non-ASCII character could change the outcome (then the
+// general matcher below decides).
+size_t ascii_word(std::string_view text, size_t i) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  auto upper = [](unsigned char c) { return c >= 'A' && c <= 'Z'; };
+  auto lower = [](unsigned char c) { return c >= 'a' && c <= 'z'; };
+  size_t j = i;
+  if (!upper(p[i]) && !lower(p[i])) {
+    // A prefix: [^\r\n\p{L}\p{N}] in ASCII, followed by an ASCII letter.
+    unsigned char c = p[i];
+    if (c >= 0x80 || c == '\r' || c == '\n' || (c >= '0' && c <= '9')) return kNone;
+    if (i + 1 >= n || !(upper(p[i + 1]) || lower(p[i + 1]))) return kNone;
+    j = i + 1;
+  }
+  size_t k = j;
+  while (k < n && upper(p[k])) ++k;
+  size_t m = k;
+  while (m < n && lower(p[m])) ++m;
+  // Alternative 1 (upper* lower+) when a lower-case run follows, else alternative 2 (upper+ lower*); either
+  // way the piece ends at m. ASCII upper-case letters are not lower-ish, so no backtracking applies.
+  if (m < n && p[m] >= 0x80) return kNone;  // a non-ASCII letter or mark might continue the run
+  return contraction(Scanner(text), m);
+}
+
 }  // namespace
 
 size_t next_o200k_piece(std::string_view text, size_t i) {
+  if (size_t e = ascii_word(text, i); e != kNone) return e;
   const Scanner s(text);
   const size_t n = s.size();
   size_t len0 = 0;
@@ -151,7 +178,7 @@ O200kRegex::O200kRegex() : impl_(new Impl) {
   int error = 0;
   PCRE2_SIZE offset = 0;
   impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kO200kPatternPcre2.data()), kO200kPatternPcre2.size(),
-                              PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
+                              PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED, &error, &offset, nullptr);
   if (!impl_->code) {
     delete impl_;
     throw std::logic_error("PCRE2 cannot compile the o200k pattern (error " + std::to_string(error) + " at offset " +
@@ -168,8 +195,10 @@ O200kRegex::~O200kRegex() {
 }
 
 size_t O200kRegex::next_piece(std::string_view text, size_t pos) const {
-  int rc = pcre2_match(impl_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), pos,
-                       PCRE2_NO_UTF_CHECK | PCRE2_ANCHORED, impl_->data, nullptr);
+  // Anchored at compile time (JIT does not take PCRE2_ANCHORED at match time). Every character starts some
+  // alternative, so anchored matching at each piece's end splits exactly as the unanchored findall does.
+  int rc = pcre2_match(impl_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), pos, PCRE2_NO_UTF_CHECK,
+                       impl_->data, nullptr);
   if (rc < 0) throw std::logic_error("the o200k pattern matched nothing at offset " + std::to_string(pos));
   return pcre2_get_ovector_pointer(impl_->data)[1];
 }

@@ -1,5 +1,8 @@
 #include "src/tokenizer/utf8.h"
 
+#include <cstdint>
+#include <cstring>
+
 namespace ossrun::utf8 {
 namespace {
 
@@ -64,6 +67,15 @@ char32_t decode(const unsigned char* p, size_t len) {
 
 bool is_valid(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
+    // Eight ASCII bytes at a time.
+    if (i + 8 <= s.size()) {
+      uint64_t word;
+      std::memcpy(&word, s.data() + i, 8);
+      if ((word & 0x8080808080808080ull) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     if (static_cast<unsigned char>(s[i]) < 0x80) {
       ++i;
       continue;
