@@ -87,18 +87,22 @@ std::string HarmonyStreamParser::push(TokenId token) {
       return {};
     case State::kHeader:
       if (token == message_) {
-        parse_header();
+        parse_header(/*complete=*/true);
         state_ = State::kContent;
       } else if (token == start_) {
         flag("<|start|> inside a header");
-        parse_header();
+        parse_header(/*complete=*/false);
+        std::string delta = content_;
         end_message(MessageEnd::kUnfinished);
         begin_header(std::nullopt);
+        return delta;
       } else if (stop) {
         // harmony's non-strict mode: a header closed without <|message|>; what follows the channel is content.
         flag("message header ended without <|message|>");
-        parse_header();
+        parse_header(/*complete=*/false);
+        std::string delta = content_;
         end_message(end_kind);
+        return delta;
       } else {
         header_tokens_.push_back(token);
       }
@@ -148,7 +152,7 @@ std::string HarmonyStreamParser::append_content(TokenId token) {
   return delta;
 }
 
-void HarmonyStreamParser::parse_header() {
+void HarmonyStreamParser::parse_header(bool complete) {
   Message& m = current_.message;
   std::string header;
   for (TokenId t : header_tokens_)
@@ -199,6 +203,13 @@ void HarmonyStreamParser::parse_header() {
   }
   m.role = role;
 
+  if (!complete) {
+    for (const auto& p : parts) {
+      if (!content_.empty()) content_ += ' ';
+      content_ += p;
+    }
+    parts.clear();
+  }
   if (!parts.empty()) {
     const std::string last = parts.back();
     parts.pop_back();
@@ -237,22 +248,26 @@ void HarmonyStreamParser::end_message(MessageEnd end) {
   if (end == MessageEnd::kReturn || end == MessageEnd::kCall) stopped_ = true;
 }
 
-void HarmonyStreamParser::finish() {
+std::string HarmonyStreamParser::finish() {
+  std::string delta;
   if (state_ == State::kHeader) {
     if (header_tokens_.empty() && header_role_ && pending_problems_.empty()) {
       state_ = State::kExpectStart;  // nothing was generated
-      return;
+      return delta;
     }
     flag("the stream ended inside a message header");
-    parse_header();
+    parse_header(/*complete=*/false);
+    delta = content_;
     end_message(MessageEnd::kUnfinished);
   } else if (state_ == State::kContent) {
-    content_ += utf8::sanitize(decoder_.finish());
+    delta = utf8::sanitize(decoder_.finish());
+    content_ += delta;
     end_message(MessageEnd::kUnfinished);
   } else if (!pending_problems_.empty()) {
     current_.message.role = Role::kAssistant;
     end_message(MessageEnd::kUnfinished);
   }
+  return delta;
 }
 
 }  // namespace ossrun

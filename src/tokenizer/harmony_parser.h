@@ -37,10 +37,11 @@ class HarmonyStreamParser {
   HarmonyStreamParser(const Tokenizer& tokenizer, std::optional<Role> next_role = Role::kAssistant);
 
   // Feeds one token. Returns the content text it completed (empty in headers, or when the token ends inside a
-  // UTF-8 character); the concatenation of a message's deltas is its content.
+  // UTF-8 character); the concatenation of a message's deltas (push and finish) is its content.
   std::string push(TokenId token);
-  // Ends the stream: a message in progress is closed as kUnfinished.
-  void finish();
+  // Ends the stream: a message in progress is closed as kUnfinished. Returns the content text this completed
+  // (held-back bytes of a broken character, as U+FFFD).
+  std::string finish();
 
   const std::vector<ParsedMessage>& messages() const { return messages_; }
   // The message being read (its header is known once in_content()).
@@ -54,7 +55,9 @@ class HarmonyStreamParser {
   enum class State { kExpectStart, kHeader, kContent };
 
   void begin_header(std::optional<Role> role);
-  void parse_header();
+  // Fills the current message's header fields from the header tokens. Without <|message|> (`complete` false)
+  // the words after the role and channel are content, as harmony's non-strict mode reads them.
+  void parse_header(bool complete);
   void end_message(MessageEnd end);
   void flag(std::string problem);
   void stray_token(TokenId token);
