@@ -84,6 +84,7 @@ struct RenderOptions {
   bool drop_analysis = true;
 };
 
+// Keeps a reference to the tokenizer, which must outlive it.
 class HarmonyRenderer {
  public:
   // Throws InputError when the tokenizer lacks a harmony special token.

@@ -42,6 +42,7 @@ HarmonyStreamParser::HarmonyStreamParser(const Tokenizer& tokenizer, std::option
       end_(tokenizer.special("<|end|>")),
       message_(tokenizer.special("<|message|>")),
       channel_(tokenizer.special("<|channel|>")),
+      constrain_(tokenizer.special("<|constrain|>")),
       return_(tokenizer.special("<|return|>")),
       call_(tokenizer.special("<|call|>")),
       decoder_(tokenizer) {
@@ -230,9 +231,11 @@ void HarmonyStreamParser::parse_header(bool complete) {
     for (const auto& p : parts) extra += (extra.empty() ? "" : " ") + p;
     flag("unexpected words in the message header: " + extra);
   }
-  for (TokenId t : header_tokens_)
-    if (t != channel_ && t != tokenizer_.special("<|constrain|>") && tokenizer_.is_special(t))
+  for (TokenId t : header_tokens_) {
+    if (!tokenizer_.contains(t)) flag("token id " + std::to_string(t) + " in the header is outside the vocabulary");
+    else if (t != channel_ && t != constrain_ && tokenizer_.is_special(t))
       flag("special token " + std::to_string(t) + " inside the message header");
+  }
   if (m.role == Role::kAssistant && m.channel.empty()) flag("assistant message without a channel");
 }
 

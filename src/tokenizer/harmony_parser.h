@@ -30,6 +30,7 @@ struct ParsedMessage {
   std::vector<std::string> problems;
 };
 
+// Keeps a reference to the tokenizer, which must outlive it.
 class HarmonyStreamParser {
  public:
   // `next_role`: the role whose header starts the stream without a <|start|> (the prompt ended with
@@ -64,7 +65,7 @@ class HarmonyStreamParser {
   std::string append_content(TokenId token);
 
   const Tokenizer& tokenizer_;
-  TokenId start_, end_, message_, channel_, return_, call_;
+  TokenId start_, end_, message_, channel_, constrain_, return_, call_;
   State state_ = State::kExpectStart;
   std::optional<Role> header_role_;  // a role known before the header text (the stream's first message)
   std::vector<TokenId> header_tokens_;

@@ -5,6 +5,7 @@
 // encode_with_specials() turns them into their ids. Invalid UTF-8 in the input is replaced (utf8.h states the
 // policy). decode() returns the tokens' bytes, which need not be valid UTF-8 (a token can end mid-character);
 // StreamingDecoder (streaming_decoder.h) cuts that stream at character boundaries.
+// A loaded Tokenizer is immutable; its const methods may run on several threads at once.
 #pragma once
 #include <cstdint>
 #include <filesystem>
