@@ -49,7 +49,9 @@ TEST_CASE("tokenizer.json: the written file loads into the same tokenizer as the
   const Tokenizer from_json = Tokenizer::from_model_dir(dir.path());
   const Tokenizer from_ranks = Tokenizer::from_tiktoken(default_tiktoken_path());
   CHECK(from_json.mergeable_count() == 199998);
-  CHECK(from_json.vocab_size() == 200019);  // the tokenizer.json knows 199998..200018 as added tokens
+  // The file's added tokens are 199998..200018; the reserved ids up to 201087 are added as tiktoken has them.
+  CHECK(from_json.vocab_size() == 201088);
+  CHECK(from_json.decode(std::vector<TokenId>{200019, 201087}) == "<|reserved_200019|><|reserved_201087|>");
   CHECK(from_json.special("<|endofprompt|>") == 200018);
   CHECK(from_json.special("<|call|>") == 200012);
   size_t differ = 0;

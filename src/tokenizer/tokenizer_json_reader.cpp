@@ -7,6 +7,9 @@
 //   - no normalizer; a pre_tokenizer that is Split(the o200k regex) followed by ByteLevel without its own regex;
 //   - added_tokens with ids above the vocab.
 // Each failure names the file, the field and what was found.
+// When the added tokens are o200k_harmony's (<|start|> at 200006), the reserved ids the file leaves out, up to
+// the model's 201,087, are added as <|reserved_N|> the way tiktoken's o200k_harmony defines them, so every row
+// of the model's vocabulary decodes.
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -158,6 +161,18 @@ std::vector<SpecialToken> read_added_tokens(const JsonChecker& check, const json
   return specials;
 }
 
+void add_harmony_reserved_tokens(std::vector<SpecialToken>& specials) {
+  bool harmony = false;
+  std::vector<bool> used(kO200kHarmonyVocabSize, false);
+  for (const SpecialToken& s : specials) {
+    if (s.text == "<|start|>" && s.id == harmony_token::kStart) harmony = true;
+    if (s.id < used.size()) used[s.id] = true;
+  }
+  if (!harmony) return;
+  for (TokenId id = harmony_token::kEndOfPrompt + 1; id < kO200kHarmonyVocabSize; ++id)
+    if (!used[id]) specials.push_back({id, "<|reserved_" + std::to_string(id) + "|>"});
+}
+
 }  // namespace
 
 Tokenizer Tokenizer::from_tokenizer_json(const std::filesystem::path& file) {
@@ -182,6 +197,7 @@ Tokenizer Tokenizer::from_tokenizer_json(const std::filesystem::path& file) {
   check_pre_tokenizer(check, root);
   std::vector<std::string> tokens = read_vocab(check, model);
   std::vector<SpecialToken> specials = read_added_tokens(check, root, tokens.size());
+  add_harmony_reserved_tokens(specials);
   Tokenizer tokenizer = [&] {
     try {
       return Tokenizer(tokens, specials);
