@@ -1,11 +1,14 @@
-// `ossrun bench ...`: measurements of this machine and build, one subcommand per part.
+// `ossrun bench`: benchmarks (not tests). Each prints what it achieved beside a ceiling or a reference measured
+// in the same run.
+#include "src/cli/bench_command.h"
 #include "src/cli/commands.h"
 
 namespace ossrun::cli {
 
 void add_bench_command(CLI::App& app) {
-  auto* bench = app.add_subcommand("bench", "Measure kernels and the engine against this machine's ceilings");
+  auto* bench = app.add_subcommand("bench", "Benchmarks: measured throughput beside a ceiling measured in the same run");
   bench->require_subcommand(1);
+  add_bench_tokenizer(*bench);
   add_bench_gpu(*bench);
 }
 

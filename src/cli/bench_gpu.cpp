@@ -4,7 +4,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "src/cli/commands.h"
+#include "src/cli/bench_command.h"
 #include "src/gpu/device.h"
 #if OSSRUN_HAVE_CUDA
 #include "gpu_kernels/kernel_bench.h"
