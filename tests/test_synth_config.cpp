@@ -35,7 +35,7 @@ TEST_CASE("synth presets: the published config.json values") {
   const SynthConfig c120 = resolve_synth_config(SynthConfigRequest{"gpt-oss-120b"});
   CHECK(c120.config.num_hidden_layers == 36);
   CHECK(c120.config.num_local_experts == 128);
-  CHECK_THROWS_WITH_AS(synth_preset("gpt-oss-7b"), doctest::Contains("tiny, gpt-oss-20b, gpt-oss-120b"), InputError);
+  CHECK_THROWS_WITH_AS(synth_preset("gpt-oss-7b"), doctest::Contains("tiny, tiny-chat, gpt-oss-20b, gpt-oss-120b"), InputError);
 
   const nlohmann::json g = generation_config_json(c20.config);
   CHECK(g["bos_token_id"] == 199998);
