@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -62,35 +63,45 @@ LargeBuffer::LargeBuffer(ThreadPool& pool, int64_t bytes, uint64_t seed) : bytes
 
 LargeBuffer::~LargeBuffer() { std::free(data_); }
 
-int64_t default_bandwidth_buffer_bytes() { return std::max<int64_t>(8 * last_level_cache_bytes(), int64_t{256} << 20); }
+int64_t default_bandwidth_buffer_bytes() { return std::max<int64_t>(8 * last_level_cache_bytes(), int64_t{512} << 20); }
 
-ReadBandwidth measure_read_bandwidth(ThreadPool& pool, int64_t buffer_bytes, int passes) {
+namespace {
+int64_t checked_probe_bytes(int64_t buffer_bytes) {
   if (buffer_bytes < kChunk) {
     throw std::invalid_argument("bandwidth buffer must be at least 4 MiB, got " + std::to_string(buffer_bytes));
   }
+  return buffer_bytes / 4096 * 4096;
+}
+}  // namespace
+
+ReadBandwidthProbe::ReadBandwidthProbe(ThreadPool& pool, int64_t buffer_bytes)
+    : pool_(pool), buffer_(pool, checked_probe_bytes(buffer_bytes), /*seed=*/1) {}
+
+double ReadBandwidthProbe::pass_gbps() {
+  const int64_t bytes = buffer_.size();
+  const int64_t n_tasks = (bytes + kChunk - 1) / kChunk;
+  std::atomic<uint64_t> sum{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  pool_.parallel_for(n_tasks, [&](int64_t task) {
+    const int64_t begin = task * kChunk, end = std::min(bytes, begin + kChunk);
+    sum.fetch_xor(read_sum(buffer_.data() + begin, (end - begin) / 128 * 128), std::memory_order_relaxed);
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  checksum_ ^= sum.load();
+  return static_cast<double>(bytes) / seconds * 1e-9;
+}
+
+ReadBandwidth measure_read_bandwidth(ThreadPool& pool, int64_t buffer_bytes, int passes) {
   if (passes < 1) throw std::invalid_argument("need at least one pass, got " + std::to_string(passes));
-  buffer_bytes = buffer_bytes / 4096 * 4096;
-  LargeBuffer buffer(pool, buffer_bytes, /*seed=*/1);
-  const int64_t n_tasks = (buffer_bytes + kChunk - 1) / kChunk;
-  std::vector<uint64_t> sums(static_cast<size_t>(n_tasks));  // kept so the reads cannot be optimised away
+  ReadBandwidthProbe probe(pool, buffer_bytes);
+  probe.pass_gbps();  // warm-up: page tables, clocks
   std::vector<double> gbps;
-  for (int pass = 0; pass < passes + 1; ++pass) {  // the first pass warms up (page tables, clocks) and is dropped
-    const auto t0 = std::chrono::steady_clock::now();
-    pool.parallel_for(n_tasks, [&](int64_t task) {
-      const int64_t begin = task * kChunk, end = std::min(buffer_bytes, begin + kChunk);
-      sums[static_cast<size_t>(task)] += read_sum(buffer.data() + begin, (end - begin) / 128 * 128);
-    });
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (pass > 0) gbps.push_back(static_cast<double>(buffer_bytes) / seconds * 1e-9);
-  }
-  uint64_t checksum = 0;
-  for (uint64_t s : sums) checksum ^= s;
-  asm volatile("" : : "r"(checksum));
+  for (int pass = 0; pass < passes; ++pass) gbps.push_back(probe.pass_gbps());
   std::sort(gbps.begin(), gbps.end());
   ReadBandwidth result;
   result.best_gbps = gbps.back();
   result.median_gbps = gbps[gbps.size() / 2];
-  result.buffer_bytes = buffer_bytes;
+  result.buffer_bytes = probe.buffer_bytes();
   result.passes = passes;
   result.threads = pool.size();
   return result;

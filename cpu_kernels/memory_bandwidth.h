@@ -37,10 +37,27 @@ struct ReadBandwidth {
   int threads = 0;
 };
 
-// 8x the last-level cache, at least 256 MiB.
+// 8x the last-level cache, at least 512 MiB. (Far past the cache, and past a second step seen on a KVM guest,
+// where streams of up to ~128 MiB read twice as fast as larger ones, likely TLB reach under nested paging.)
 int64_t default_bandwidth_buffer_bytes();
 
-// Reads a buffer of `buffer_bytes` (rounded down to 4 KiB) `passes` times with every thread of `pool`.
+// A buffer to stream through, one timed pass at a time. Benchmarks interleave passes with their own work so that
+// the ceiling is measured under the same conditions (other processes, clocks) as the kernels it judges.
+class ReadBandwidthProbe {
+ public:
+  // buffer_bytes: at least 4 MiB, rounded down to 4 KiB.
+  ReadBandwidthProbe(ThreadPool& pool, int64_t buffer_bytes);
+  // Streams the whole buffer once with every thread of the pool; returns GB/s.
+  double pass_gbps();
+  int64_t buffer_bytes() const { return buffer_.size(); }
+
+ private:
+  ThreadPool& pool_;
+  LargeBuffer buffer_;
+  uint64_t checksum_ = 0;  // kept so the reads cannot be optimised away
+};
+
+// Reads a buffer of `buffer_bytes` `passes` times (after one untimed pass) with every thread of `pool`.
 ReadBandwidth measure_read_bandwidth(ThreadPool& pool, int64_t buffer_bytes, int passes);
 
 }  // namespace ossrun::cpu

@@ -73,7 +73,7 @@ TEST_CASE("cpu_features agrees with the flags Linux reports in /proc/cpuinfo") {
   CHECK((f.amx_bf16 && f.os_tile) == flags.count("amx_bf16"));
 }
 
-TEST_CASE("each supported ISA hands out a complete table tagged with its ISA; unsupported ones throw") {
+TEST_CASE("each supported ISA hands out a complete table tagged with its ISA and unsupported ones throw") {
   CHECK(isa_supported(Isa::Scalar));
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
     INFO("isa=" << isa_name(isa));

@@ -103,9 +103,10 @@ void check_simd_against_scalar(bool transposed) {
     INFO("isa=" << isa_name(isa));
     Rng rng(transposed ? 21 : 22);
     for (int i = 0; i < 60; ++i) {
-      // Case 0 is a gpt-oss shape (k_proj rows over hidden 2880); the rest are random, K from 1.
+      // Case 0 is a gpt-oss shape (k_proj rows over hidden 2880); case 1 spans several column blocks of the
+      // transposed kernels; the rest are random, K from 1.
       const int64_t K = i == 0 ? 2880 : rng.integer(1, 700);
-      const int64_t n_out = i == 0 ? 512 : rng.integer(1, transposed ? 300 : 13);
+      const int64_t n_out = i == 0 ? 512 : i == 1 ? 1100 : rng.integer(1, transposed ? 300 : 13);
       const Bf16Case c(rng, K, n_out);
       std::vector<float> want(static_cast<size_t>(c.n_out), kUntouched), got(static_cast<size_t>(c.n_out), kUntouched);
       run(kernels(Isa::Scalar), c, transposed, want.data());

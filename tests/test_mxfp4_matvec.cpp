@@ -184,7 +184,7 @@ TEST_CASE("gate_up_swiglu_mxfp4 of every ISA matches the scalar reference") {
   }
 }
 
-TEST_CASE("gate_up_swiglu_mxfp4 clamps like gpt-oss: gate above 7, up beyond +-7, negative gate") {
+TEST_CASE("gate_up_swiglu_mxfp4 clamps like gpt-oss: gate above 7 and up beyond +-7 and negative gate") {
   // With x = 0 the projections are exactly the bias, so the bias chooses (gate, up) on the clamp edges.
   struct Edge {
     float gate, up;
@@ -225,7 +225,7 @@ TEST_CASE("gate_up_swiglu_mxfp4 clamps like gpt-oss: gate above 7, up beyond +-7
   CHECK(swiglu_f64(-3.0, 2.0) == doctest::Approx(-3.0 / (1.0 + std::exp(1.702 * 3.0)) * 3.0));
 }
 
-TEST_CASE("dequantize_mxfp4_bf16_scalar equals mxfp4::dequantize_row rounded to bf16, for every scale byte") {
+TEST_CASE("dequantize_mxfp4_bf16_scalar equals mxfp4::dequantize_row rounded to bf16 for every scale byte") {
   const KernelTable& scalar = kernels(Isa::Scalar);
   Rng rng(606);
   const int64_t rows = 40, K = 32 * 9;

@@ -45,7 +45,7 @@ TEST_CASE("thread pool defaults to one thread per physical core and rejects a ne
   CHECK_THROWS_AS(ThreadPool({.threads = -1}), std::invalid_argument);
 }
 
-TEST_CASE("thread pool rethrows a task's exception after the other threads stop, and stays usable") {
+TEST_CASE("thread pool rethrows a task's exception after the other threads stop and stays usable") {
   ThreadPool pool({.threads = 3});
   std::atomic<int> ran{0};
   CHECK_THROWS_WITH_AS(pool.parallel_for(1000,
@@ -95,7 +95,7 @@ TEST_CASE("thread pool serialises calls from several threads") {
   CHECK(sum.load() == 3 * 300 * 45);
 }
 
-TEST_CASE("split_range tiles [0, total) with aligned boundaries") {
+TEST_CASE("split_range tiles 0..total with aligned boundaries") {
   for (int64_t total : {0, 1, 5, 64, 1000, 5760}) {
     for (int64_t parts : {1, 2, 3, 7, 16}) {
       for (int64_t align : {1, 4, 16}) {

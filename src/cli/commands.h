@@ -7,5 +7,9 @@
 namespace ossrun::cli {
 
 void add_inspect_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+// Subcommands of `bench`.
+void add_bench_memory(CLI::App& bench);
+void add_bench_kernels(CLI::App& bench);
 
 }  // namespace ossrun::cli
