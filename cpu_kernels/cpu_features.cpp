@@ -168,7 +168,8 @@ Isa default_isa() {
     }
     return isa;
   }
-  throw InputError("OSSRUN_ISA=" + requested + " is not an instruction set ossrun knows: expected scalar, avx2 or avx512");
+  throw InputError("OSSRUN_ISA=" + requested +
+                   " is not an instruction set ossrun knows: expected scalar, avx2 or avx512");
 }
 
 const KernelTable& kernels(Isa isa) {

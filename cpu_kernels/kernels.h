@@ -7,9 +7,18 @@
 // other variant is tested against.
 //
 // Work splitting: every kernel takes a half-open range of output rows [r0, r1) so the thread pool can give
-// each worker its own rows; a kernel never writes outside its range.
+// each worker its own rows; a kernel never writes outside its range. Kernels keep no state and allocate nothing,
+// so any number of threads may call them at once. Weight pointers point at the whole tensor (row 0), outputs at
+// the whole output vector: row r is read at W + r * (row size) and written at y[r].
 // Layouts (safetensors order): bf16 weights (rows, K) row-major as raw uint16 bits; MXFP4 weights as blocks
 // (rows, K/32, 16) u8 and scales (rows, K/32) u8 (src/model/mxfp4.h). Activations are fp32. Accumulation fp32.
+// Preconditions (the caller checks shapes once, at load): K >= 1, and K a multiple of 32 for MXFP4.
+// Results of different variants agree to fp32 rounding (summation order differs), not bit for bit, except
+// dequantize_mxfp4_bf16, which is exact and identical everywhere. An E8M0 scale byte of 255 decodes to +inf as
+// in the reference loaders, so such a block yields inf or NaN outputs.
+//
+// The SIMD MXFP4 kernels permute x once per call into a stack buffer in the order their decode produces; for K
+// above 16384 (gpt-oss has K = 2880) they run the scalar kernel instead.
 #pragma once
 #include <cstdint>
 

@@ -87,7 +87,8 @@ void matvec_bf16_t_avx2(const uint16_t* W, const uint16_t* bias, const float* x,
   }
   for (; c + 8 <= c1; c += 8) {
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t k = 0; k < K; ++k) acc = _mm256_fmadd_ps(load_bf16x8(W + k * cols + c), _mm256_broadcast_ss(x + k), acc);
+    for (int64_t k = 0; k < K; ++k)
+      acc = _mm256_fmadd_ps(load_bf16x8(W + k * cols + c), _mm256_broadcast_ss(x + k), acc);
     _mm256_storeu_ps(y + c, _mm256_add_ps(acc, bias ? load_bf16x8(bias + c) : _mm256_setzero_ps()));
   }
   for (; c < c1; ++c) {  // fewer than 8 columns left
@@ -124,7 +125,7 @@ struct Mxfp4Decoder {
 
   // The 64 values of two blocks (one per lane of v) as 8 fp32 vectors, unscaled, in the kDecodedOffset order.
   void decode_block_pair(__m256i v, __m256 f[8]) const {
-    const __m256i lo = _mm256_and_si256(v, nibble_mask);                         // byte j: element 2j
+    const __m256i lo = _mm256_and_si256(v, nibble_mask);                        // byte j: element 2j
     const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble_mask);  // byte j: element 2j+1
     const __m256i b2lo = _mm256_shuffle_epi8(byte2, lo), b3lo = _mm256_shuffle_epi8(byte3, lo);
     const __m256i b2hi = _mm256_shuffle_epi8(byte2, hi), b3hi = _mm256_shuffle_epi8(byte3, hi);
@@ -132,7 +133,7 @@ struct Mxfp4Decoder {
     const __m256i words[4] = {_mm256_unpacklo_epi8(b2lo, b3lo), _mm256_unpackhi_epi8(b2lo, b3lo),
                               _mm256_unpacklo_epi8(b2hi, b3hi), _mm256_unpackhi_epi8(b2hi, b3hi)};
     for (int w = 0; w < 4; ++w) {
-      f[2 * w] = _mm256_castsi256_ps(_mm256_slli_epi32(words[w], 16));               // even words
+      f[2 * w] = _mm256_castsi256_ps(_mm256_slli_epi32(words[w], 16));                 // even words
       f[2 * w + 1] = _mm256_castsi256_ps(_mm256_and_si256(words[w], high_word_mask));  // odd words
     }
   }
@@ -157,8 +158,7 @@ void permute_x_mxfp4(const float* x, int64_t K, float* xp) {
 // W[r, :] . x for one MXFP4 row (blocks: its K/2 bytes, scales: its K/32 bytes); xp from permute_x_mxfp4.
 // One row at a time on purpose: a thread then reads one sequential stream, which the hardware prefetchers follow
 // at full speed; interleaving two rows halved the achieved bandwidth on Zen 5.
-float dot_mxfp4_row(const Mxfp4Decoder& dec, const uint8_t* blocks, const uint8_t* scales, const float* xp,
-                    int64_t K) {
+float dot_mxfp4_row(const Mxfp4Decoder& dec, const uint8_t* blocks, const uint8_t* scales, const float* xp, int64_t K) {
   const int64_t G = K / kBlock;
   __m256 acc = _mm256_setzero_ps();
   auto accumulate_pair = [&](__m256i v, const float* xq, float scale0, float scale1) {
@@ -232,7 +232,7 @@ void dequantize_mxfp4_bf16_avx2(const uint8_t* blocks, const uint8_t* scales, ui
       uint16_t* o = out + r * K + g * kBlock;
       for (int half = 0; half < 2; ++half) {  // bytes 8*half .. 8*half+7: elements 16*half .. 16*half+15
         const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 8 * half)));
-        const __m256 even = _mm256_mul_ps(decode(bytes), scale);                         // elements 0, 2, .., 14
+        const __m256 even = _mm256_mul_ps(decode(bytes), scale);                       // elements 0, 2, .., 14
         const __m256 odd = _mm256_mul_ps(decode(_mm256_srli_epi32(bytes, 4)), scale);  // elements 1, 3, .., 15
         // unpacklo gives elements 0-3 | 8-11, unpackhi 4-7 | 12-15; packus of the two (per lane) is 0-7 | 8-15.
         // The values are exact, so truncating to the top 16 bits is the bf16 rounding.

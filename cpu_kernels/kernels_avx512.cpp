@@ -136,7 +136,7 @@ float dot_mxfp4_row(const uint8_t* blocks, const uint8_t* scales, const float* x
   auto accumulate_block = [&](int64_t g, __m512& a) {
     const __m512i bytes =
         _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + g * kBlockBytes)));
-    const __m512 even = _mm512_permutexvar_ps(bytes, table);                         // low nibbles
+    const __m512 even = _mm512_permutexvar_ps(bytes, table);                       // low nibbles
     const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);  // high nibbles
     __m512 s = _mm512_mul_ps(even, _mm512_load_ps(xp + g * kBlock));
     s = _mm512_fmadd_ps(odd, _mm512_load_ps(xp + g * kBlock + 16), s);

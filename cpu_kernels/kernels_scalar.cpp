@@ -45,7 +45,7 @@ float dot_mxfp4_row(const uint8_t* blocks, const uint8_t* scales, const float* x
     const float* xb = x + g * kBlock;
     float block_sum = 0.0f;
     for (int i = 0; i < kBlockBytes; ++i) {
-      block_sum += kE2M1[b[i] & 0x0f] * xb[2 * i];     // low nibble: element 2i
+      block_sum += kE2M1[b[i] & 0x0f] * xb[2 * i];    // low nibble: element 2i
       block_sum += kE2M1[b[i] >> 4] * xb[2 * i + 1];  // high nibble: element 2i+1
     }
     acc += block_sum * kE8m0.value[scales[g]];
@@ -66,8 +66,8 @@ void gate_up_swiglu_mxfp4_scalar(const uint8_t* blocks, const uint8_t* scales, c
   const int64_t row_bytes = K / 2, row_scales = K / kBlock;
   for (int64_t j = j0; j < j1; ++j) {
     const int64_t gate_row = 2 * j, up_row = 2 * j + 1;
-    const float gate = dot_mxfp4_row(blocks + gate_row * row_bytes, scales + gate_row * row_scales, x, K) +
-                       bias_value(bias, gate_row);
+    const float gate =
+        dot_mxfp4_row(blocks + gate_row * row_bytes, scales + gate_row * row_scales, x, K) + bias_value(bias, gate_row);
     const float up =
         dot_mxfp4_row(blocks + up_row * row_bytes, scales + up_row * row_scales, x, K) + bias_value(bias, up_row);
     a[j] = swiglu(gate, up, p);

@@ -4,8 +4,8 @@
 #include <map>
 #include <stdexcept>
 #include <string>
-#include <utility>
 #include <unordered_map>
+#include <utility>
 
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -45,7 +45,7 @@ struct OnednnMatmul::Impl {
   dnnl::stream stream{engine};
   std::map<ShapeKey, dnnl::matmul> matmuls;
   std::map<std::pair<int64_t, int64_t>, dnnl::reorder> to_bf16;  // f32 -> bf16 of an (M, K) X
-  dnnl::memory x_bf16;                                            // where an f32 X is rounded to, grown as needed
+  dnnl::memory x_bf16;                                           // where an f32 X is rounded to, grown as needed
   int64_t x_bf16_elements = 0;
 
   const dnnl::matmul& matmul(const ShapeKey& key) {
@@ -55,9 +55,9 @@ struct OnednnMatmul::Impl {
       const dnnl::memory::desc src({key.M, key.K}, dt::bf16, tag::ab);
       const dnnl::memory::desc weights({key.K, key.N}, dt::bf16, tag::ba);  // W (N, K) row-major is Wᵀ (K, N)
       const dnnl::memory::desc dst({key.M, key.N}, dt::f32, tag::ab);
-      const dnnl::matmul::desc desc = key.has_bias ? dnnl::matmul::desc(src, weights,
-                                                                        dnnl::memory::desc({1, key.N}, dt::bf16, tag::ab), dst)
-                                                   : dnnl::matmul::desc(src, weights, dst);
+      const dnnl::matmul::desc desc =
+          key.has_bias ? dnnl::matmul::desc(src, weights, dnnl::memory::desc({1, key.N}, dt::bf16, tag::ab), dst)
+                       : dnnl::matmul::desc(src, weights, dst);
       return matmuls.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(desc, engine))).first->second;
     });
   }
@@ -91,7 +91,8 @@ struct OnednnMatmul::Impl {
       dnnl::memory dst({{M, N}, dt::f32, tag::ab}, engine, Y);
       std::unordered_map<int, dnnl::memory> args = {
           {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
-      if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, N}, dt::bf16, tag::ab}, engine, const_cast<uint16_t*>(bias)));
+      if (bias)
+        args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, N}, dt::bf16, tag::ab}, engine, const_cast<uint16_t*>(bias)));
       prim.execute(stream, args);
       stream.wait();
     });

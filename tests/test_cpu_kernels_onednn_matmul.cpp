@@ -67,8 +67,8 @@ void check_matmul(bool bf16_input) {
         // Both sum exact bf16 x bf16 products in fp32, in different orders.
         const double tol = 2 * static_cast<double>(s.K + 2) * kEpsF32 * magnitude[i];
         if (!(std::fabs(static_cast<double>(Y[i]) - want[i]) <= tol)) {
-          FAIL_CHECK("Y[" << i / s.N << ", " << i % s.N << "]: got " << Y[i] << ", want " << want[i]
-                          << " (tolerance " << tol << ")");
+          FAIL_CHECK("Y[" << i / s.N << ", " << i % s.N << "]: got " << Y[i] << ", want " << want[i] << " (tolerance "
+                          << tol << ")");
           break;
         }
       }

@@ -57,8 +57,8 @@ struct Bf16Case {
 
 bool check_close(float got, double want, double tol, const std::string& what) {
   if (std::fabs(static_cast<double>(got) - want) <= tol) return true;
-  FAIL_CHECK(what << ": got " << got << ", want " << want << " (difference " << std::fabs(got - want)
-                  << ", tolerance " << tol << ")");
+  FAIL_CHECK(what << ": got " << got << ", want " << want << " (difference " << std::fabs(got - want) << ", tolerance "
+                  << tol << ")");
   return false;
 }
 

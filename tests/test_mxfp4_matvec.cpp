@@ -37,8 +37,8 @@ std::string describe_case(Isa isa, int case_index, const Mxfp4Matrix& W, int64_t
 // Checks |got - want| <= tol; on failure prints the case and returns false.
 bool check_close(float got, double want, double tol, const std::string& what) {
   if (std::fabs(static_cast<double>(got) - want) <= tol) return true;
-  FAIL_CHECK(what << ": got " << got << ", want " << want << " (difference " << std::fabs(got - want)
-                  << ", tolerance " << tol << ")");
+  FAIL_CHECK(what << ": got " << got << ", want " << want << " (difference " << std::fabs(got - want) << ", tolerance "
+                  << tol << ")");
   return false;
 }
 
@@ -74,8 +74,8 @@ TEST_CASE("matvec_mxfp4_scalar matches a float64 dot product of mxfp4::dequantiz
     const Mxfp4Matrix W(rng, rows, K);
     const auto x = rng.floats(K);
     std::vector<float> y(static_cast<size_t>(rows), kUntouched);
-    scalar.matvec_mxfp4(W.blocks.data(), W.scales.data(), with_bias ? W.bias.data() : nullptr, x.data(), y.data(), K,
-                        0, rows);
+    scalar.matvec_mxfp4(W.blocks.data(), W.scales.data(), with_bias ? W.bias.data() : nullptr, x.data(), y.data(), K, 0,
+                        rows);
     for (int64_t r = 0; r < rows; ++r) {
       const DotF64 d = dot_f64(W.dequantized_row(r), x.data());
       const double b = with_bias ? bf16_to_float(W.bias[r]) : 0.0;
@@ -237,8 +237,8 @@ TEST_CASE("dequantize_mxfp4_bf16_scalar equals mxfp4::dequantize_row rounded to 
     for (int64_t k = 0; k < K; ++k) {
       const uint16_t want = float_to_bf16(w[k]);
       if (out[r * K + k] != want) {
-        FAIL_CHECK("row " << r << " element " << k << ": got bf16 " << hex16(out[r * K + k]) << ", want "
-                          << hex16(want) << " (scale byte " << int{W.row_scales(r)[k / 32]} << ")");
+        FAIL_CHECK("row " << r << " element " << k << ": got bf16 " << hex16(out[r * K + k]) << ", want " << hex16(want)
+                          << " (scale byte " << int{W.row_scales(r)[k / 32]} << ")");
         return;
       }
     }

@@ -187,7 +187,8 @@ std::vector<KernelBench> expert_benches(ThreadPool& pool, Vectors& v) {
          });
        }},
       // A token's MoE: its 4 experts' gate_up in one pass over the pool, then their down projections in another.
-      {"moe token: gate_up, down", "4 experts, 2 passes", kTopK * (gate_up->bytes_per_expert() + down->bytes_per_expert()),
+      {"moe token: gate_up, down", "4 experts, 2 passes",
+       kTopK * (gate_up->bytes_per_expert() + down->bytes_per_expert()),
        std::max(gate_up->n_experts, down->n_experts) / kTopK,
        [&pool, &v, gate_up, down, per_expert_tasks](const KernelTable& t, int64_t token) {
          pool.parallel_for(kTopK * per_expert_tasks, [&](int64_t task) {
@@ -246,8 +247,8 @@ std::vector<cpu::Isa> isas_to_run(const std::string& requested) {
     if (requested != "all" && requested != cpu::isa_name(isa)) continue;
     if (!cpu::isa_supported(isa)) {
       if (requested == "all") continue;
-      throw CLI::ValidationError("--isa", requested + " is not supported on this machine (detected: " +
-                                              cpu::cpu_features().describe() + ")");
+      throw CLI::ValidationError(
+          "--isa", requested + " is not supported on this machine (detected: " + cpu::cpu_features().describe() + ")");
     }
     isas.push_back(isa);
   }
@@ -261,8 +262,8 @@ void run_bench_kernels(const BenchKernelsFlags& flags) {
               pool.pinned() ? "workers pinned to cores" : "not pinned", cpu::cpu_features().describe().c_str(),
               static_cast<double>(cpu::last_level_cache_bytes()) / (1 << 20));
   const cpu::ReadBandwidth bw = cpu::measure_read_bandwidth(pool, cpu::default_bandwidth_buffer_bytes(), 5);
-  std::printf("memory read bandwidth: best %.1f GB/s, median %.1f GB/s (%.0f MiB buffer, %d passes)\n\n",
-              bw.best_gbps, bw.median_gbps, static_cast<double>(bw.buffer_bytes) / (1 << 20), bw.passes);
+  std::printf("memory read bandwidth: best %.1f GB/s, median %.1f GB/s (%.0f MiB buffer, %d passes)\n\n", bw.best_gbps,
+              bw.median_gbps, static_cast<double>(bw.buffer_bytes) / (1 << 20), bw.passes);
   std::printf("%-28s %-26s %-6s %8s %9s %7s %7s %8s %6s\n", "kernel", "shape", "isa", "MB/call", "us/call", "GB/s",
               "median", "read bw", "ratio");
   std::fflush(stdout);
@@ -284,8 +285,8 @@ void run_bench_kernels(const BenchKernelsFlags& flags) {
       for (cpu::Isa isa : isas) {
         const Timing t = measure(b, cpu::kernels(isa), probe, flags.seconds);
         std::printf("%-28s %-26s %-6s %8.2f %9.1f %7.1f %7.1f %8.1f %5.0f%%\n", b.kernel.c_str(), b.shape.c_str(),
-                    cpu::isa_name(isa), static_cast<double>(b.bytes_per_call) * 1e-6, t.median_us_per_call,
-                    t.best_gbps, t.median_gbps, t.read_best_gbps, 100.0 * t.best_gbps / t.read_best_gbps);
+                    cpu::isa_name(isa), static_cast<double>(b.bytes_per_call) * 1e-6, t.median_us_per_call, t.best_gbps,
+                    t.median_gbps, t.read_best_gbps, 100.0 * t.best_gbps / t.read_best_gbps);
         std::fflush(stdout);
       }
     }
@@ -305,8 +306,7 @@ void add_bench_kernels(CLI::App& bench) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--isa", flags->isa, "Kernel variant to measure")
       ->check(CLI::IsMember({"all", "scalar", "avx2", "avx512"}));
-  cmd->add_option("--seconds", flags->seconds, "Minimum timed seconds per kernel and ISA")
-      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seconds", flags->seconds, "Minimum timed seconds per kernel and ISA")->check(CLI::PositiveNumber);
   cmd->footer("Example:\n  ossrun bench kernels --threads 8 --isa avx2");
   cmd->callback([flags] { run_bench_kernels(*flags); });
 }
