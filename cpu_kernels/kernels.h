@@ -57,6 +57,11 @@ struct KernelTable {
   // Dequantizes MXFP4 rows [r0, r1) into bf16 out (rows, K) (prefill feeds these tiles to oneDNN).
   void (*dequantize_mxfp4_bf16)(const uint8_t* blocks, const uint8_t* scales, uint16_t* out, int64_t K, int64_t r0,
                                 int64_t r1);
+
+  // The sum of the little-endian u64 words of [p, p + bytes), mod 2^64; bytes a multiple of 256, p 64-byte
+  // aligned. Not a model kernel: the memory bandwidth probe's loop, with each ISA's widest loads (narrow loads
+  // read measurably slower on a busy machine, which would flatter every ratio against the probe).
+  uint64_t (*stream_read)(const uint8_t* p, int64_t bytes);
 };
 
 // True when this CPU (and OS, for the wider register state) can run the variant.

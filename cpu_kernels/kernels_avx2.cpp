@@ -244,6 +244,18 @@ void dequantize_mxfp4_bf16_avx2(const uint8_t* blocks, const uint8_t* scales, ui
   }
 }
 
+uint64_t stream_read_avx2(const uint8_t* p, int64_t bytes) {
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int64_t i = 0; i < bytes; i += 128) {
+    for (int j = 0; j < 4; ++j) {
+      acc[j] = _mm256_add_epi64(acc[j], _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32 * j)));
+    }
+  }
+  const __m256i s = _mm256_add_epi64(_mm256_add_epi64(acc[0], acc[1]), _mm256_add_epi64(acc[2], acc[3]));
+  const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  return static_cast<uint64_t>(_mm_cvtsi128_si64(t)) + static_cast<uint64_t>(_mm_extract_epi64(t, 1));
+}
+
 constexpr KernelTable kAvx2Table = {
     .isa = Isa::Avx2,
     .matvec_bf16 = matvec_bf16_avx2,
@@ -251,6 +263,7 @@ constexpr KernelTable kAvx2Table = {
     .matvec_mxfp4 = matvec_mxfp4_avx2,
     .gate_up_swiglu_mxfp4 = gate_up_swiglu_mxfp4_avx2,
     .dequantize_mxfp4_bf16 = dequantize_mxfp4_bf16_avx2,
+    .stream_read = stream_read_avx2,
 };
 
 }  // namespace

@@ -201,6 +201,19 @@ void dequantize_mxfp4_bf16_avx512(const uint8_t* blocks, const uint8_t* scales, 
   }
 }
 
+uint64_t stream_read_avx512(const uint8_t* p, int64_t bytes) {
+  __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  for (int64_t i = 0; i < bytes; i += 256) {
+    for (int j = 0; j < 4; ++j) acc[j] = _mm512_add_epi64(acc[j], _mm512_load_si512(p + i + 64 * j));
+  }
+  const __m512i s = _mm512_add_epi64(_mm512_add_epi64(acc[0], acc[1]), _mm512_add_epi64(acc[2], acc[3]));
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, s);
+  uint64_t sum = 0;
+  for (uint64_t lane : lanes) sum += lane;
+  return sum;
+}
+
 constexpr KernelTable kAvx512Table = {
     .isa = Isa::Avx512,
     .matvec_bf16 = matvec_bf16_avx512,
@@ -208,6 +221,7 @@ constexpr KernelTable kAvx512Table = {
     .matvec_mxfp4 = matvec_mxfp4_avx512,
     .gate_up_swiglu_mxfp4 = gate_up_swiglu_mxfp4_avx512,
     .dequantize_mxfp4_bf16 = dequantize_mxfp4_bf16_avx512,
+    .stream_read = stream_read_avx512,
 };
 
 }  // namespace

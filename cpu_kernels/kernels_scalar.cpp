@@ -4,6 +4,7 @@
 // fp32 in a fixed order: for MXFP4, the 32 products of a block are summed first and the block sum is then scaled
 // by its E8M0 factor (the scale is common to the block, so this is the format's own factorisation).
 #include <cstdint>
+#include <cstring>
 
 #include "cpu_kernels/kernel_helpers.h"
 #include "cpu_kernels/kernels.h"
@@ -87,6 +88,20 @@ void dequantize_mxfp4_bf16_scalar(const uint8_t* blocks, const uint8_t* scales, 
   }
 }
 
+uint64_t stream_read_scalar(const uint8_t* p, int64_t bytes) {
+  uint64_t acc[8] = {};  // independent sums so the loop is not one long dependency chain
+  for (int64_t i = 0; i < bytes; i += 64) {
+    for (int j = 0; j < 8; ++j) {
+      uint64_t word;
+      std::memcpy(&word, p + i + 8 * j, sizeof word);
+      acc[j] += word;
+    }
+  }
+  uint64_t sum = 0;
+  for (uint64_t a : acc) sum += a;
+  return sum;
+}
+
 constexpr KernelTable kScalarTable = {
     .isa = Isa::Scalar,
     .matvec_bf16 = matvec_bf16_scalar,
@@ -94,6 +109,7 @@ constexpr KernelTable kScalarTable = {
     .matvec_mxfp4 = matvec_mxfp4_scalar,
     .gate_up_swiglu_mxfp4 = gate_up_swiglu_mxfp4_scalar,
     .dequantize_mxfp4_bf16 = dequantize_mxfp4_bf16_scalar,
+    .stream_read = stream_read_scalar,
 };
 
 }  // namespace

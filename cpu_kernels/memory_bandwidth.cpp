@@ -1,7 +1,6 @@
 // Streaming-read bandwidth measurement and the large buffers the benchmarks read.
 #include "cpu_kernels/memory_bandwidth.h"
 
-#include <emmintrin.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -14,25 +13,20 @@
 #include <string>
 #include <vector>
 
+#include "cpu_kernels/kernels.h"
+
 namespace ossrun::cpu {
 namespace {
 
 constexpr int64_t kHugePage = int64_t{2} << 20;
 constexpr int64_t kChunk = int64_t{4} << 20;  // bytes per task when touching or reading a buffer
 
-// Sums the 16-byte words of [p, p + bytes) (bytes a multiple of 128) with eight independent accumulators, so the
-// loop issues loads as fast as the core can: SSE2 is baseline on x86-64 and two or three 16-byte loads per cycle
-// are several times what one core's share of DRAM delivers.
-uint64_t read_sum(const uint8_t* p, int64_t bytes) {
-  __m128i acc[8];
-  for (auto& a : acc) a = _mm_setzero_si128();
-  for (int64_t i = 0; i < bytes; i += 128) {
-    for (int j = 0; j < 8; ++j) {
-      acc[j] = _mm_add_epi64(acc[j], _mm_load_si128(reinterpret_cast<const __m128i*>(p + i + 16 * j)));
-    }
+// The widest read loop this machine runs (whatever OSSRUN_ISA says: the probe measures the machine).
+const KernelTable& widest_kernels() {
+  for (Isa isa : {Isa::Avx512, Isa::Avx2}) {
+    if (isa_supported(isa)) return kernels(isa);
   }
-  for (int j = 1; j < 8; ++j) acc[0] = _mm_add_epi64(acc[0], acc[j]);
-  return static_cast<uint64_t>(_mm_cvtsi128_si64(acc[0]));
+  return kernels(Isa::Scalar);
 }
 
 uint64_t splitmix64(uint64_t& state) {
@@ -80,11 +74,12 @@ ReadBandwidthProbe::ReadBandwidthProbe(ThreadPool& pool, int64_t buffer_bytes)
 double ReadBandwidthProbe::pass_gbps() {
   const int64_t bytes = buffer_.size();
   const int64_t n_tasks = (bytes + kChunk - 1) / kChunk;
+  const auto read = widest_kernels().stream_read;
   std::atomic<uint64_t> sum{0};
   const auto t0 = std::chrono::steady_clock::now();
   pool_.parallel_for(n_tasks, [&](int64_t task) {
     const int64_t begin = task * kChunk, end = std::min(bytes, begin + kChunk);
-    sum.fetch_xor(read_sum(buffer_.data() + begin, (end - begin) / 128 * 128), std::memory_order_relaxed);
+    sum.fetch_xor(read(buffer_.data() + begin, (end - begin) / 256 * 256), std::memory_order_relaxed);
   });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   checksum_ ^= sum.load();

@@ -75,40 +75,73 @@ TaskRange split_range(int64_t total, int64_t parts, int64_t i, int64_t align) {
   return {begin < total ? begin : total, end < total ? end : total};
 }
 
+// How a call is shared out. The caller publishes a job (the callable and the task count) under a new generation
+// number in `claim`, which packs (generation << 32 | next task index). Threads take tasks by compare-and-swap on
+// `claim` and count them in `tasks_done`; the call is over when every task is done. The caller never waits for
+// a worker that took no task, so a worker that wakes late (descheduled, or asleep on the futex) costs nothing: it
+// finds the job finished, or a newer one, and the CAS tells the two apart.
+//
+// Workers read the job fields speculatively and trust them only if their CAS succeeds: before replacing the job
+// the caller closes `claim` (index kClosed under the new generation), so a CAS based on an older `claim` value
+// fails. These accesses are sequentially consistent, which makes "read the new job, then CAS the old claim"
+// impossible.
 struct ThreadPool::State {
+  static constexpr uint32_t kClosed = 0xffffffffu;
+
   int size = 1;
   bool pinned = false;
   std::chrono::microseconds spin{0};
   std::vector<std::thread> workers;
   std::mutex call_mutex;  // one parallel_for at a time
+  uint32_t call_generation = 0;  // the caller's count of published jobs (under call_mutex)
 
-  // The current call. Written by the caller before it bumps `generation` (release); read by the workers after
-  // they see the new generation (acquire).
-  const FunctionRef<void(int64_t)>* fn = nullptr;
-  int64_t n_tasks = 0;
+  std::atomic<const FunctionRef<void(int64_t)>*> fn{nullptr};
+  std::atomic<uint32_t> n_tasks{0};
+  std::atomic<bool> cancelled{false};  // a task threw: the rest are skipped (still counted as done)
   std::mutex error_mutex;
   std::exception_ptr error;
-
-  // Each hot atomic on its own cache line: workers hammer next_task while the caller polls workers_done.
-  alignas(64) std::atomic<int64_t> next_task{0};
-  alignas(64) std::atomic<uint32_t> generation{0};  // bumped once per call, and once more to stop
-  alignas(64) std::atomic<int> workers_done{0};
   std::atomic<bool> stop{false};
 
-  // Takes tasks until none are left. On an exception, keeps the first and makes the others stop taking tasks.
-  void run_tasks() {
+  // Each hot atomic on its own cache line: threads hammer `claim` and `tasks_done` while idle workers poll
+  // `generation`.
+  alignas(64) std::atomic<uint64_t> claim{kClosed};
+  alignas(64) std::atomic<uint32_t> tasks_done{0};
+  alignas(64) std::atomic<uint32_t> generation{0};  // bumped once per job, and once more to stop
+
+  struct Claimed {
+    const FunctionRef<void(int64_t)>* fn;
+    uint32_t task, n_tasks;
+  };
+
+  // Takes the next task of the current job; false when it has none left (or is being replaced).
+  bool claim_task(Claimed& out) {
+    uint64_t v = claim.load(std::memory_order_seq_cst);
     for (;;) {
-      const int64_t task = next_task.fetch_add(1, std::memory_order_relaxed);
-      if (task >= n_tasks) return;
-      try {
-        (*fn)(task);
-      } catch (...) {
-        {
+      const uint32_t index = static_cast<uint32_t>(v);
+      const FunctionRef<void(int64_t)>* f = fn.load(std::memory_order_seq_cst);
+      const uint32_t n = n_tasks.load(std::memory_order_seq_cst);
+      if (index == kClosed || index >= n) return false;
+      if (claim.compare_exchange_weak(v, v + 1, std::memory_order_seq_cst)) {
+        out = {f, index, n};
+        return true;
+      }
+    }
+  }
+
+  // Runs claimed tasks until none is left. The first exception is kept; later tasks are skipped.
+  void run_tasks() {
+    Claimed c{};
+    while (claim_task(c)) {
+      if (!cancelled.load(std::memory_order_relaxed)) {
+        try {
+          (*c.fn)(c.task);
+        } catch (...) {
           std::lock_guard lock(error_mutex);
           if (!error) error = std::current_exception();
+          cancelled.store(true, std::memory_order_relaxed);
         }
-        next_task.store(n_tasks, std::memory_order_relaxed);
       }
+      if (tasks_done.fetch_add(1, std::memory_order_acq_rel) + 1 == c.n_tasks) tasks_done.notify_one();
     }
   }
 
@@ -141,12 +174,10 @@ void ThreadPool::State::worker_main(int core, bool pin) {
   if (pin) bind_this_thread_to_core(core);  // failure was detected (and reported) by the constructor's probe
   t_current_pool = this;
   uint32_t seen = 0;
-  const int n_workers = size - 1;
   for (;;) {
     seen = wait_for_change(generation, seen);
     if (stop.load(std::memory_order_acquire)) return;
     run_tasks();
-    if (workers_done.fetch_add(1, std::memory_order_acq_rel) + 1 == n_workers) workers_done.notify_one();
   }
 }
 
@@ -192,12 +223,16 @@ void ThreadPool::parallel_for(int64_t n_tasks, FunctionRef<void(int64_t)> fn) {
     for (int64_t task = 0; task < n_tasks; ++task) fn(task);  // nothing to share, or nested: inline
     return;
   }
+  if (n_tasks >= State::kClosed) throw std::invalid_argument("parallel_for takes fewer than 2^32 - 1 tasks");
   std::lock_guard call_lock(s.call_mutex);
-  s.fn = &fn;
-  s.n_tasks = n_tasks;
+  const uint64_t generation = uint64_t{++s.call_generation} << 32;
+  s.claim.store(generation | State::kClosed, std::memory_order_seq_cst);  // old claims now fail their CAS
+  s.fn.store(&fn, std::memory_order_seq_cst);
+  s.n_tasks.store(static_cast<uint32_t>(n_tasks), std::memory_order_seq_cst);
+  s.tasks_done.store(0, std::memory_order_relaxed);
+  s.cancelled.store(false, std::memory_order_relaxed);
   s.error = nullptr;
-  s.next_task.store(0, std::memory_order_relaxed);
-  s.workers_done.store(0, std::memory_order_relaxed);
+  s.claim.store(generation, std::memory_order_seq_cst);  // task 0 of the new job
   s.generation.fetch_add(1, std::memory_order_release);
   s.generation.notify_all();
 
@@ -206,11 +241,10 @@ void ThreadPool::parallel_for(int64_t n_tasks, FunctionRef<void(int64_t)> fn) {
   s.run_tasks();
   t_current_pool = outer;
 
-  const int n_workers = s.size - 1;
-  for (int done = s.workers_done.load(std::memory_order_acquire); done != n_workers;) {
-    done = s.wait_for_change(s.workers_done, done);
+  const auto n = static_cast<uint32_t>(n_tasks);
+  for (uint32_t done = s.tasks_done.load(std::memory_order_acquire); done != n;) {
+    done = s.wait_for_change(s.tasks_done, done);
   }
-  s.fn = nullptr;
   if (s.error) std::rethrow_exception(s.error);
 }
 

@@ -88,6 +88,7 @@ TEST_CASE("each supported ISA hands out a complete table tagged with its ISA and
     CHECK((t.matvec_mxfp4 != nullptr));
     CHECK((t.gate_up_swiglu_mxfp4 != nullptr));
     CHECK((t.dequantize_mxfp4_bf16 != nullptr));
+    CHECK((t.stream_read != nullptr));
   }
   // A wider ISA implies the narrower ones (the AVX-512 kernels also use AVX2/FMA/F16C).
   if (isa_supported(Isa::Avx512)) CHECK(isa_supported(Isa::Avx2));
@@ -111,6 +112,21 @@ TEST_CASE("default_isa picks the widest supported ISA unless OSSRUN_ISA names an
   }
   ScopedIsaEnv env("avx1024");
   CHECK_THROWS_WITH_AS(default_isa(), doctest::Contains("OSSRUN_ISA=avx1024 is not an instruction set"), InputError);
+}
+
+TEST_CASE("stream_read of every ISA sums the u64 words of its range like a plain loop") {
+  alignas(64) static uint64_t words[4096];
+  uint64_t state = 1;
+  for (auto& w : words) w = state = state * 6364136223846793005ull + 1442695040888963407ull;
+  for (int64_t n_words : {0, 32, 256, 4096}) {
+    uint64_t want = 0;
+    for (int64_t i = 0; i < n_words; ++i) want += words[i];
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+      if (!isa_supported(isa)) continue;
+      INFO("isa=" << isa_name(isa) << " words=" << n_words);
+      CHECK(kernels(isa).stream_read(reinterpret_cast<const uint8_t*>(words), n_words * 8) == want);
+    }
+  }
 }
 
 }  // namespace ossrun::cpu

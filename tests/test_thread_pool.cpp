@@ -36,6 +36,9 @@ TEST_CASE("thread pool runs every task exactly once") {
       CAPTURE(n);
       check_every_task_once(pool, n);
     }
+    // Many short jobs of different sizes back to back: a worker still finishing one job, or waking late, must
+    // never run a task of the next one twice or under the wrong index.
+    for (int call = 0; call < 500; ++call) check_every_task_once(pool, 2 + (call * 7919) % 61);
   }
 }
 
