@@ -115,17 +115,23 @@ struct Vectors {
   }
 };
 
-// One benchmark: a sweep is `calls` calls that together read every copy of the weights once.
+// One benchmark: a sweep is `calls` calls that together read every copy of the weights once. `in_cache` runs
+// the kernel on the calling thread alone over a slice small enough for L2 and returns the bytes it read: the
+// kernel's compute ceiling per core, which says whether the DRAM figure is bound by memory or by the core.
 struct KernelBench {
   std::string kernel, shape;
   int64_t bytes_per_call;  // weight bytes read per call (dequantize: read + written)
   int64_t calls;
   std::function<void(const KernelTable&, int64_t call)> run;  // owns (shares) the weights it reads
+  std::function<int64_t(const KernelTable&)> in_cache;
 };
+
+constexpr int64_t kInCacheRows = 256;  // rows of a slice for the in-cache figure (0.7-1.5 MB)
 
 struct Timing {
   double best_gbps, median_gbps, median_us_per_call;
   double read_best_gbps;  // the best read pass interleaved with the sweeps
+  double in_cache_gbps;   // one thread, weights in L2
 };
 
 // After one untimed warm-up sweep, alternates timed sweeps with read-bandwidth passes until `min_seconds` have
@@ -149,8 +155,16 @@ Timing measure(const KernelBench& b, const KernelTable& table, cpu::ReadBandwidt
   std::sort(seconds.begin(), seconds.end());
   const double bytes = static_cast<double>(b.bytes_per_call * b.calls);
   const double median = seconds[seconds.size() / 2];
-  return {bytes / seconds.front() * 1e-9, bytes / median * 1e-9, median / static_cast<double>(b.calls) * 1e6,
-          read_best};
+  // In cache: best of 20 repetitions after a warm-up.
+  b.in_cache(table);
+  double in_cache_best = 0;
+  for (int rep = 0; rep < 20; ++rep) {
+    const auto t0 = clock::now();
+    const auto cached_bytes = static_cast<double>(b.in_cache(table));
+    in_cache_best = std::max(in_cache_best, cached_bytes / std::chrono::duration<double>(clock::now() - t0).count());
+  }
+  return {bytes / seconds.front() * 1e-9, bytes / median * 1e-9, median / static_cast<double>(b.calls) * 1e6, read_best,
+          in_cache_best * 1e-9};
 }
 
 // Splits [0, n) into about 4 tasks per thread on kRowAlign boundaries and runs fn(begin, end) over the pool.
@@ -177,6 +191,11 @@ std::vector<KernelBench> expert_benches(ThreadPool& pool, Vectors& v) {
            t.gate_up_swiglu_mxfp4(gate_up->expert_blocks(e), gate_up->expert_scales(e), gate_up->expert_bias(e),
                                   v.x.data(), v.act.data(), kHidden, j0, j1, {});
          });
+       },
+       [&v, gate_up](const KernelTable& t) {
+         t.gate_up_swiglu_mxfp4(gate_up->expert_blocks(0), gate_up->expert_scales(0), gate_up->expert_bias(0),
+                                v.x.data(), v.act.data(), kHidden, 0, kInCacheRows / 2, {});
+         return kInCacheRows * gate_up->bytes_per_expert() / gate_up->rows;
        }},
       {"matvec_mxfp4 (down)", shape(down->rows, kIntermediate) + ", 1 expert", down->bytes_per_expert(),
        down->n_experts,
@@ -185,6 +204,11 @@ std::vector<KernelBench> expert_benches(ThreadPool& pool, Vectors& v) {
            t.matvec_mxfp4(down->expert_blocks(e), down->expert_scales(e), down->expert_bias(e), v.x.data(),
                           v.out.data(), kIntermediate, r0, r1);
          });
+       },
+       [&v, down](const KernelTable& t) {
+         t.matvec_mxfp4(down->expert_blocks(0), down->expert_scales(0), down->expert_bias(0), v.x.data(), v.out.data(),
+                        kIntermediate, 0, kInCacheRows);
+         return kInCacheRows * down->bytes_per_expert() / down->rows;
        }},
       // A token's MoE: its 4 experts' gate_up in one pass over the pool, then their down projections in another.
       {"moe token: gate_up, down", "4 experts, 2 passes",
@@ -204,6 +228,14 @@ std::vector<KernelBench> expert_benches(ThreadPool& pool, Vectors& v) {
                           v.act.data() + slot * kIntermediate, v.y.data() + slot * kHidden, kIntermediate, r.begin,
                           r.end);
          });
+       },
+       [&v, gate_up, down](const KernelTable& t) {  // a slice of each tensor, in the same proportion
+         t.gate_up_swiglu_mxfp4(gate_up->expert_blocks(0), gate_up->expert_scales(0), gate_up->expert_bias(0),
+                                v.x.data(), v.act.data(), kHidden, 0, kInCacheRows / 2, {});
+         t.matvec_mxfp4(down->expert_blocks(0), down->expert_scales(0), down->expert_bias(0), v.act.data(), v.y.data(),
+                        kIntermediate, 0, kInCacheRows / 2);
+         return kInCacheRows / 2 *
+                (gate_up->bytes_per_expert() / gate_up->rows * 2 + down->bytes_per_expert() / down->rows);
        }},
       {"dequantize_mxfp4_bf16", shape(gate_up->rows, kHidden) + ", read+written",
        gate_up->bytes_per_expert() + gate_up->rows * kHidden * 2, gate_up->n_experts,
@@ -212,6 +244,11 @@ std::vector<KernelBench> expert_benches(ThreadPool& pool, Vectors& v) {
            t.dequantize_mxfp4_bf16(gate_up->expert_blocks(e), gate_up->expert_scales(e), v.tile.data(), kHidden, r0,
                                    r1);
          });
+       },
+       [&v, gate_up](const KernelTable& t) {
+         t.dequantize_mxfp4_bf16(gate_up->expert_blocks(0), gate_up->expert_scales(0), v.tile.data(), kHidden, 0,
+                                 kInCacheRows / 4);  // its output is 4x its input: keep both in L2
+         return kInCacheRows / 4 * (gate_up->bytes_per_expert() / gate_up->rows + kHidden * 2);
        }},
   };
 }
@@ -224,6 +261,11 @@ std::vector<KernelBench> dense_bench(ThreadPool& pool, Vectors& v, const char* n
              parallel_rows(pool, w->rows, [&](int64_t r0, int64_t r1) {
                t.matvec_bf16(w->copy(c), w->bias.data(), v.x.data(), v.out.data(), w->K, r0, r1);
              });
+           },
+           [&v, w](const KernelTable& t) {
+             const int64_t n = std::min(w->rows, kInCacheRows);
+             t.matvec_bf16(w->copy(0), w->bias.data(), v.x.data(), v.out.data(), w->K, 0, n);
+             return n * (w->K * 2 + 2);
            }}};
 }
 
@@ -232,12 +274,17 @@ std::vector<KernelBench> transposed_bench(ThreadPool& pool, Vectors& v) {
   const int64_t cols = 2 * kIntermediate;
   auto w = std::make_shared<DenseWeights>(pool, kHidden, cols, cols, 80);
   return {{"matvec_bf16_t (dense expert)", shape(kHidden, cols) + " (K, cols)", kHidden * cols * 2 + cols * 2,
-           w->copies, [&pool, &v, w, cols](const KernelTable& t, int64_t c) {
+           w->copies,
+           [&pool, &v, w, cols](const KernelTable& t, int64_t c) {
              const int64_t tasks = 4 * pool.size();
              pool.parallel_for(tasks, [&](int64_t task) {
                const cpu::TaskRange r = cpu::split_range(cols, tasks, task, 128);
                t.matvec_bf16_t(w->copy(c), w->bias.data(), v.x.data(), v.out.data(), w->rows, cols, r.begin, r.end);
              });
+           },
+           [&v, w, cols](const KernelTable& t) {  // 128 columns of all K rows: 0.7 MB
+             t.matvec_bf16_t(w->copy(0), w->bias.data(), v.x.data(), v.out.data(), w->rows, cols, 0, 128);
+             return w->rows * 128 * 2 + 128 * 2;
            }}};
 }
 
@@ -264,8 +311,8 @@ void run_bench_kernels(const BenchKernelsFlags& flags) {
   const cpu::ReadBandwidth bw = cpu::measure_read_bandwidth(pool, cpu::default_bandwidth_buffer_bytes(), 5);
   std::printf("memory read bandwidth: best %.1f GB/s, median %.1f GB/s (%.0f MiB buffer, %d passes)\n\n", bw.best_gbps,
               bw.median_gbps, static_cast<double>(bw.buffer_bytes) / (1 << 20), bw.passes);
-  std::printf("%-28s %-26s %-6s %8s %9s %7s %7s %8s %6s\n", "kernel", "shape", "isa", "MB/call", "us/call", "GB/s",
-              "median", "read bw", "ratio");
+  std::printf("%-28s %-26s %-6s %8s %9s %7s %7s %8s %6s %9s\n", "kernel", "shape", "isa", "MB/call", "us/call", "GB/s",
+              "median", "read bw", "ratio", "1T in L2");
   std::fflush(stdout);
 
   cpu::ReadBandwidthProbe probe(pool, cpu::default_bandwidth_buffer_bytes());
@@ -284,16 +331,17 @@ void run_bench_kernels(const BenchKernelsFlags& flags) {
     for (const KernelBench& b : benches) {
       for (cpu::Isa isa : isas) {
         const Timing t = measure(b, cpu::kernels(isa), probe, flags.seconds);
-        std::printf("%-28s %-26s %-6s %8.2f %9.1f %7.1f %7.1f %8.1f %5.0f%%\n", b.kernel.c_str(), b.shape.c_str(),
+        std::printf("%-28s %-26s %-6s %8.2f %9.1f %7.1f %7.1f %8.1f %5.0f%% %9.1f\n", b.kernel.c_str(), b.shape.c_str(),
                     cpu::isa_name(isa), static_cast<double>(b.bytes_per_call) * 1e-6, t.median_us_per_call, t.best_gbps,
-                    t.median_gbps, t.read_best_gbps, 100.0 * t.best_gbps / t.read_best_gbps);
+                    t.median_gbps, t.read_best_gbps, 100.0 * t.best_gbps / t.read_best_gbps, t.in_cache_gbps);
         std::fflush(stdout);
       }
     }
   }
   std::printf(
       "\nGB/s: weight bytes per call / time, best sweep (median beside). read bw: the best read pass interleaved\n"
-      "with those sweeps. ratio: GB/s / read bw.\n");
+      "with those sweeps. ratio: GB/s / read bw. 1T in L2: GB/s of one thread on a slice that fits in L2, the\n"
+      "kernel's compute ceiling per core (a kernel is memory-bound when threads x this exceeds read bw).\n");
 }
 
 }  // namespace
