@@ -7,9 +7,18 @@
 // other variant is tested against.
 //
 // Work splitting: every kernel takes a half-open range of output rows [r0, r1) so the thread pool can give
-// each worker its own rows; a kernel never writes outside its range.
+// each worker its own rows; a kernel never writes outside its range. Kernels keep no state and allocate nothing,
+// so any number of threads may call them at once. Weight pointers point at the whole tensor (row 0), outputs at
+// the whole output vector: row r is read at W + r * (row size) and written at y[r].
 // Layouts (safetensors order): bf16 weights (rows, K) row-major as raw uint16 bits; MXFP4 weights as blocks
 // (rows, K/32, 16) u8 and scales (rows, K/32) u8 (src/model/mxfp4.h). Activations are fp32. Accumulation fp32.
+// Preconditions (the caller checks shapes once, at load): K >= 1, and K a multiple of 32 for MXFP4.
+// Results of different variants agree to fp32 rounding (summation order differs), not bit for bit, except
+// dequantize_mxfp4_bf16, which is exact and identical everywhere. An E8M0 scale byte of 255 decodes to +inf as
+// in the reference loaders, so such a block yields inf or NaN outputs.
+//
+// The SIMD MXFP4 kernels permute x once per call into a stack buffer in the order their decode produces; for K
+// above 16384 (gpt-oss has K = 2880) they run the scalar kernel instead.
 #pragma once
 #include <cstdint>
 
@@ -48,6 +57,11 @@ struct KernelTable {
   // Dequantizes MXFP4 rows [r0, r1) into bf16 out (rows, K) (prefill feeds these tiles to oneDNN).
   void (*dequantize_mxfp4_bf16)(const uint8_t* blocks, const uint8_t* scales, uint16_t* out, int64_t K, int64_t r0,
                                 int64_t r1);
+
+  // The sum of the little-endian u64 words of [p, p + bytes), mod 2^64; bytes a multiple of 256, p 64-byte
+  // aligned. Not a model kernel: the memory bandwidth probe's loop, with each ISA's widest loads (narrow loads
+  // read measurably slower on a busy machine, which would flatter every ratio against the probe).
+  uint64_t (*stream_read)(const uint8_t* p, int64_t bytes);
 };
 
 // True when this CPU (and OS, for the wider register state) can run the variant.

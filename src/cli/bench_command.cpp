@@ -9,6 +9,8 @@ void add_bench_command(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks: measured throughput beside a ceiling measured in the same run");
   bench->require_subcommand(1);
   add_bench_tokenizer(*bench);
+  add_bench_memory(*bench);
+  add_bench_kernels(*bench);
   add_bench_gpu(*bench);
 }
 

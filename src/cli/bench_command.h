@@ -6,6 +6,8 @@
 namespace ossrun::cli {
 
 void add_bench_tokenizer(CLI::App& bench);
+void add_bench_memory(CLI::App& bench);
+void add_bench_kernels(CLI::App& bench);
 void add_bench_gpu(CLI::App& bench);
 
 }  // namespace ossrun::cli
