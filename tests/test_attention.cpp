@@ -60,8 +60,10 @@ std::vector<double> reference(const Sequence& s, int64_t window, double scale) {
   return out;
 }
 
-// Runs the engine over the sequence in the given batch lengths (cycled) and returns every output row.
-std::vector<float> run_engine(const Sequence& s, int64_t window, float scale, const std::vector<int64_t>& batches) {
+// Runs the engine over the sequence in the given batch lengths (cycled), each (query, KV head) split into
+// `segments` key segments, and returns every output row.
+std::vector<float> run_engine(const Sequence& s, int64_t window, float scale, const std::vector<int64_t>& batches,
+                              int64_t segments = 1) {
   const int64_t qd = s.n_heads * s.d, kvd = s.n_kv * s.d;
   const AttentionShape shape{.n_heads = s.n_heads, .n_kv_heads = s.n_kv, .head_dim = s.d, .scale = scale, .window = window};
   LayerKvCache cache(window > 0 ? window : s.T, kvd);
@@ -69,12 +71,15 @@ std::vector<float> run_engine(const Sequence& s, int64_t window, float scale, co
   int64_t pos = 0;
   for (size_t bi = 0; pos < s.T; ++bi) {
     const int64_t n = std::min(batches[bi % batches.size()], s.T - pos);
+    std::vector<float> partials(attention_partial_floats(shape, n, segments), NAN);
     const AttentionBatch b{.q = s.q.data() + pos * qd, .new_k = s.k.data() + pos * kvd, .new_v = s.v.data() + pos * kvd,
-                           .n = n, .pos0 = pos, .cache = &cache, .sinks = s.sinks.data(), .out = out.data() + pos * qd};
-    // Split the rows unevenly, as worker chunks would.
-    const int64_t rows = n * s.n_heads, mid = rows / 3;
-    attention_rows(shape, b, 0, mid);
-    attention_rows(shape, b, mid, rows);
+                           .n = n, .pos0 = pos, .cache = &cache, .sinks = s.sinks.data(), .out = out.data() + pos * qd,
+                           .segments = segments, .partials = partials.data()};
+    // Split the tasks unevenly, as worker chunks would.
+    const int64_t tasks = attention_task_count(shape, b), mid = tasks / 3;
+    attention_tasks(shape, b, 0, mid);
+    attention_tasks(shape, b, mid, tasks);
+    attention_merge(shape, b);
     cache.store(b.new_k, b.new_v, n, pos);
     pos += n;
   }
@@ -90,15 +95,17 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b) {
 }  // namespace
 
 TEST_CASE("attention_rows: sinks, GQA and sliding window match float64 across decode and prefill batches") {
-  const Sequence s = random_sequence(/*T=*/50, /*n_heads=*/8, /*n_kv=*/2, /*d=*/16, 11);
+  // More than one block of keys (32) per query, and head groups of 4.
+  const Sequence s = random_sequence(/*T=*/80, /*n_heads=*/8, /*n_kv=*/2, /*d=*/16, 11);
   const double scale = 0.25;
-  const std::vector<std::vector<int64_t>> schedules = {{1}, {50}, {3, 1, 1, 17, 2}, {7, 1}, {6}};
-  for (int64_t window : {int64_t{0}, int64_t{1}, int64_t{6}, int64_t{7}}) {
+  const std::vector<std::vector<int64_t>> schedules = {{1}, {80}, {3, 1, 1, 37, 2}, {7, 1}, {6}};
+  for (int64_t window : {int64_t{0}, int64_t{1}, int64_t{6}, int64_t{40}}) {
     const std::vector<double> want = reference(s, window, scale);
-    for (const auto& sched : schedules) {
-      INFO("window " << window << ", first batch " << sched[0]);
-      CHECK(max_abs_diff(run_engine(s, window, float(scale), sched), want) < 2e-6);
-    }
+    for (const auto& sched : schedules)
+      for (int64_t segments : {1, 2, 3, 8}) {  // 8 segments leave some empty on short prefixes
+        INFO("window " << window << ", first batch " << sched[0] << ", segments " << segments);
+        CHECK(max_abs_diff(run_engine(s, window, float(scale), sched, segments), want) < 2e-6);
+      }
   }
 }
 

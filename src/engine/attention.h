@@ -6,8 +6,12 @@
 // stores the batch into the cache after the attention (LayerKvCache::store).
 //
 // Per query head h at position i: l_j = scale * q . k_j over the visible j (i - window < j <= i, or j <= i
-// on full layers); w_j = exp(l_j) / (exp(sink_h) + sum exp(l_j')); out = sum w_j v_j. The softmax runs
-// online in f32 (running max seeded with the sink, as OpenAI's triton and metal kernels do).
+// on full layers); w_j = exp(l_j) / (exp(sink_h) + sum exp(l_j')); out = sum w_j v_j.
+//
+// Work: one task per (query, KV head) computes all the query heads of that group in one pass over the
+// keys, so each key and value row is read once per group, not once per head. The softmax runs online in
+// f32 over blocks of keys. Decode (one query) may split the keys of each pair into segments so every
+// thread has work; the segments' partial states are merged afterwards (attention_merge), sink included.
 #pragma once
 #include <cstdint>
 
@@ -23,6 +27,11 @@ struct AttentionShape {
   int64_t window = 0;      // sliding window (keys i-window < j <= i); 0 for full attention
 };
 
+// Limits of the CPU attention's stack buffers: query heads per KV head, and that times head_dim
+// (gpt-oss: 8 and 8 x 64 = 512).
+constexpr int64_t kMaxAttentionGroup = 64;
+constexpr int64_t kMaxAttentionGroupFloats = 4096;
+
 struct AttentionBatch {
   const float* q = nullptr;      // (n, n_heads*head_dim) after RoPE
   const float* new_k = nullptr;  // (n, n_kv_heads*head_dim) after RoPE
@@ -32,10 +41,23 @@ struct AttentionBatch {
   const LayerKvCache* cache = nullptr;
   const float* sinks = nullptr;  // (n_heads) f32
   float* out = nullptr;          // (n, n_heads*head_dim)
+  int64_t segments = 1;          // key segments per (query, KV head); > 1 needs `partials`
+  float* partials = nullptr;     // (n, n_heads, segments, head_dim + 2) f32 when segments > 1
 };
 
-// Computes the output rows r in [r0, r1), where row r is (query r / n_heads, head r % n_heads); rows are
-// independent, so any split of [0, n*n_heads) across threads gives the same result.
-void attention_rows(const AttentionShape& s, const AttentionBatch& b, int64_t r0, int64_t r1);
+// Floats of `partials` for n queries split into `segments` (0 when segments == 1).
+inline int64_t attention_partial_floats(const AttentionShape& s, int64_t n, int64_t segments) {
+  return segments > 1 ? n * s.n_heads * segments * (s.head_dim + 2) : 0;
+}
+
+// Runs tasks [t0, t1) of the n * n_kv_heads * segments tasks; tasks are independent, so any split across
+// threads gives the same result. With segments == 1 the output is final; otherwise call attention_merge.
+void attention_tasks(const AttentionShape& s, const AttentionBatch& b, int64_t t0, int64_t t1);
+inline int64_t attention_task_count(const AttentionShape& s, const AttentionBatch& b) {
+  return b.n * s.n_kv_heads * b.segments;
+}
+
+// Combines the segments' partial states into `out` (does nothing when segments == 1).
+void attention_merge(const AttentionShape& s, const AttentionBatch& b);
 
 }  // namespace ossrun::engine

@@ -6,6 +6,12 @@
 #include "src/engine/ops.h"
 
 namespace ossrun::engine {
+namespace {
+
+// Output rows per tile in the grouped (prefill) path: 16 gate/up pairs of MXFP4 at H = 2880 are 49 KB.
+constexpr int64_t kRowTile = 16;
+
+}  // namespace
 
 void expert_gate_up_swiglu(const cpu::KernelTable& k, const ExpertSlice& s, const ExpertDims& d, const float* x,
                            float* a, float* h_scratch, int64_t j0, int64_t j1) {
@@ -114,13 +120,17 @@ void CpuExperts::run_grouped(const ExpertBatch& b) {
     const ExpertSlice& s = slice(b.layer, static_cast<int>(e));
     for (int64_t g = 0; g < m; ++g)
       std::memcpy(x_.data() + g * H, b.x + pair_token_[g0 + g] * H, static_cast<size_t>(H) * sizeof(float));
-    ctx_.workers->for_rows(I, 16, [&](int64_t j0, int64_t j1) {
-      for (int64_t g = 0; g < m; ++g)
-        expert_gate_up_swiglu(kt, s, dims_, x_.data() + g * H, a_.data() + g * I,
-                              h_.empty() ? nullptr : h_.data() + g * 2 * I, j0, j1);
+    // Each tile of weight rows serves every token of the group while it is in cache.
+    ctx_.workers->for_rows(I, kRowTile, [&](int64_t j0, int64_t j1) {
+      for (int64_t t0 = j0; t0 < j1; t0 += kRowTile)
+        for (int64_t g = 0; g < m; ++g)
+          expert_gate_up_swiglu(kt, s, dims_, x_.data() + g * H, a_.data() + g * I,
+                                h_.empty() ? nullptr : h_.data() + g * 2 * I, t0, std::min(j1, t0 + kRowTile));
     });
-    ctx_.workers->for_rows(H, 16, [&](int64_t r0, int64_t r1) {
-      for (int64_t g = 0; g < m; ++g) expert_down(kt, s, dims_, a_.data() + g * I, y_.data() + g * H, r0, r1);
+    ctx_.workers->for_rows(H, kRowTile, [&](int64_t r0, int64_t r1) {
+      for (int64_t t0 = r0; t0 < r1; t0 += kRowTile)
+        for (int64_t g = 0; g < m; ++g)
+          expert_down(kt, s, dims_, a_.data() + g * I, y_.data() + g * H, t0, std::min(r1, t0 + kRowTile));
     });
     // Scatter: each token appears at most once per expert, so the adds never collide.
     for (int64_t g = 0; g < m; ++g) {

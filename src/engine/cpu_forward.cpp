@@ -1,5 +1,6 @@
 #include "src/engine/cpu_forward.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -12,7 +13,11 @@ namespace ossrun::engine {
 CpuForward::CpuForward(const Checkpoint& ck, const CpuForwardOptions& opt)
     : config_(ck.config()), workers_(opt.threads), max_batch_(opt.max_batch) {
   const ModelConfig& c = config_;
-  if (c.head_dim > 1024) throw InputError("head_dim " + std::to_string(c.head_dim) + " is above the 1024 the CPU attention supports");
+  const int64_t group = c.num_attention_heads / c.num_key_value_heads;
+  if (group > kMaxAttentionGroup || group * c.head_dim > kMaxAttentionGroupFloats)
+    throw InputError("attention shape " + std::to_string(group) + " query heads per KV head x head_dim " +
+                     std::to_string(c.head_dim) + " is beyond the CPU attention's limits (" +
+                     std::to_string(kMaxAttentionGroup) + " heads, " + std::to_string(kMaxAttentionGroupFloats) + " floats)");
   ctx_.kernels = &cpu::kernels(opt.isa);
   ctx_.workers = &workers_;
   rope_ = rope_frequencies(c.rope, c.head_dim);
@@ -54,7 +59,16 @@ CpuForward::CpuForward(const Checkpoint& ck, const CpuForwardOptions& opt)
   ids_.resize(B * c.num_experts_per_tok);
   weights_.resize(B * c.num_experts_per_tok);
   cos_.resize(B * c.head_dim / 2);
+  partials_.resize(static_cast<size_t>(attention_partial_floats(layers_[0].attn, 1, kMaxDecodeSegments)));
   sin_.resize(B * c.head_dim / 2);
+}
+
+// Decode has one query: split each (query, KV head) pair's keys into segments so that there are about four
+// tasks per thread, with at least kMinSegmentKeys keys per segment.
+int64_t CpuForward::decode_segments(const AttentionShape& a, int64_t pos) const {
+  const int64_t keys = a.window > 0 ? std::min(pos + 1, a.window) : pos + 1;
+  const int64_t wanted = (4 * threads() + a.n_kv_heads - 1) / a.n_kv_heads;
+  return std::clamp<int64_t>(std::min(wanted, keys / kMinSegmentKeys), 1, kMaxDecodeSegments);
 }
 
 std::string CpuForward::describe() const {
@@ -98,9 +112,10 @@ void CpuForward::forward(const int32_t* ids, int64_t n, int64_t pos0) {
     }
     // softmax(scale q.k, with the sink in the denominator; sliding window on sliding layers) . v
     const AttentionBatch ab{.q = q_.data(), .new_k = k_.data(), .new_v = v_.data(), .n = n, .pos0 = pos0,
-                            .cache = &L.cache, .sinks = L.sinks.data(), .out = attn_.data()};
-    workers_.for_rows(n * c.num_attention_heads, 1,
-                      [&](int64_t r0, int64_t r1) { attention_rows(L.attn, ab, r0, r1); });
+                            .cache = &L.cache, .sinks = L.sinks.data(), .out = attn_.data(),
+                            .segments = n == 1 ? decode_segments(L.attn, pos0) : 1, .partials = partials_.data()};
+    workers_.for_rows(attention_task_count(L.attn, ab), 1, [&](int64_t t0, int64_t t1) { attention_tasks(L.attn, ab, t0, t1); });
+    attention_merge(L.attn, ab);
     // append k and v to the cache
     L.cache.store(k_.data(), v_.data(), n, pos0);
     // x += o_proj(attn) + o_bias

@@ -55,6 +55,11 @@ class CpuForward {
     LayerKvCache cache;
   };
 
+  // Decode attention splits keys into at most this many segments of at least kMinSegmentKeys keys.
+  static constexpr int64_t kMaxDecodeSegments = 32;
+  static constexpr int64_t kMinSegmentKeys = 128;
+  int64_t decode_segments(const AttentionShape& a, int64_t pos) const;
+
   ModelConfig config_;
   Workers workers_;
   CpuContext ctx_;
@@ -78,6 +83,7 @@ class CpuForward {
   std::vector<int32_t> ids_;      // (B, k) chosen experts
   std::vector<float> weights_;    // (B, k) their softmax weights
   std::vector<float> cos_, sin_;  // (B, head_dim/2) RoPE tables of the batch's positions
+  std::vector<float> partials_;   // (n_heads, kMaxDecodeSegments, head_dim + 2) decode attention segments
 };
 
 }  // namespace ossrun::engine
