@@ -20,8 +20,8 @@
 #include "src/model/error.h"
 #include "src/model/mxfp4.h"
 #include "src/model/tensor_specs.h"
-#include "tests/support/safetensors_writer.h"
 #include "tests/support/temp_dir.h"
+#include "tests/test_engine_checkpoints.h"
 
 using namespace ossrun;
 
@@ -45,52 +45,6 @@ int process_threads() {
 }
 
 using Vec = std::vector<double>;
-
-// ---------------------------------------------------------------------------------------------------------
-// Tiny checkpoints with random weights, scaled so activations stay O(1).
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::vector<test::RawTensor> random_tensors(const ModelConfig& c, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<test::RawTensor> out;
-  for (const TensorSpec& s : expected_tensors(c)) {
-    test::RawTensor t{s.name, s.dtype, s.shape, std::vector<uint8_t>(s.nbytes())};
-    if (ends_with(s.name, "_blocks")) {
-      for (auto& b : t.bytes) b = static_cast<uint8_t>(rng());
-    } else if (ends_with(s.name, "_scales")) {
-      // E2M1 magnitudes average ~2.5: 2^-4..2^-6 keeps rows of 64-256 inputs at O(1) outputs.
-      for (auto& b : t.bytes) b = static_cast<uint8_t>(121 + rng() % 3);
-    } else {
-      double mean = 0, sd;
-      if (ends_with(s.name, "norm.weight")) mean = 1, sd = 0.1;
-      else if (ends_with(s.name, "sinks") || ends_with(s.name, "embed_tokens.weight")) sd = 1;
-      else if (ends_with(s.name, "bias")) sd = 0.1;
-      else if (ends_with(s.name, "experts.gate_up_proj") || ends_with(s.name, "experts.down_proj")) sd = 1 / std::sqrt(double(s.shape[1]));
-      else if (ends_with(s.name, "router.weight")) sd = 3 / std::sqrt(double(s.shape.back()));
-      else sd = 1 / std::sqrt(double(s.shape.back()));  // (out, in) linear weights
-      auto* p = reinterpret_cast<uint16_t*>(t.bytes.data());
-      for (int64_t i = 0; i < s.numel(); ++i) p[i] = float_to_bf16(static_cast<float>(mean + sd * nd(rng)));
-    }
-    out.push_back(std::move(t));
-  }
-  return out;
-}
-
-ModelConfig tiny_config(ExpertFormat format) {
-  ModelConfig c = test::micro_config(format);
-  c.num_hidden_layers = 3;
-  c.layer_types = {LayerType::SlidingAttention, LayerType::FullAttention, LayerType::SlidingAttention};
-  c.num_local_experts = 6;
-  c.num_experts_per_tok = 3;
-  c.sliding_window = 5;
-  c.vocab_size = 120;
-  c.max_position_embeddings = 256;
-  return c;
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // The float64 reference: plain loops over the checkpoint's values, every position of the sequence at once.
@@ -299,8 +253,7 @@ std::vector<std::vector<float>> all_logits(engine::Session& s, const std::vector
 // The engine's prompt logits and greedy continuation against the reference, for every ISA.
 void check_against_reference(ExpertFormat format, uint32_t seed) {
   test::TempDir dir("ossrun-engine");
-  const ModelConfig c = tiny_config(format);
-  test::write_checkpoint(dir.path(), c, random_tensors(c, seed));
+  const ModelConfig c = test::write_tiny_checkpoint(dir.path(), format, seed);
   auto ck = Checkpoint::open(dir.path());
   const std::vector<int32_t> prompt = random_ids(17, c.vocab_size, seed + 1);
   const std::vector<Vec> want = reference_forward(*ck, prompt);
@@ -349,8 +302,7 @@ TEST_CASE("engine forward: BF16 experts match a float64 reference on every ISA")
 
 TEST_CASE("engine session: prefill batch sizes and token-by-token decode agree; reset replays; errors") {
   test::TempDir dir("ossrun-engine");
-  const ModelConfig c = tiny_config(ExpertFormat::MXFP4);
-  test::write_checkpoint(dir.path(), c, random_tensors(c, 7));
+  const ModelConfig c = test::write_tiny_checkpoint(dir.path(), ExpertFormat::MXFP4, 7);
   auto ck = Checkpoint::open(dir.path());
   const std::vector<int32_t> prompt = random_ids(23, c.vocab_size, 8);
   auto copy = [](std::span<const float> s) { return std::vector<float>(s.begin(), s.end()); };
@@ -391,8 +343,7 @@ TEST_CASE("engine session: prefill batch sizes and token-by-token decode agree; 
 
 TEST_CASE("engine session: decode allocates nothing and starts no thread") {
   test::TempDir dir("ossrun-engine");
-  const ModelConfig c = tiny_config(ExpertFormat::MXFP4);
-  test::write_checkpoint(dir.path(), c, random_tensors(c, 9));
+  const ModelConfig c = test::write_tiny_checkpoint(dir.path(), ExpertFormat::MXFP4, 9);
   auto ck = Checkpoint::open(dir.path());
   engine::Session s(*ck, {.ctx = 64, .threads = 2, .prefill_batch = 8});
   std::span<const float> logits = s.prefill(random_ids(10, c.vocab_size, 3));
