@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "ossrun 0.1.0");
   ossrun::cli::add_inspect_command(app);
   ossrun::cli::add_logits_command(app);
+  ossrun::cli::add_synth_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -210,6 +210,8 @@ json model_config_to_json(const ModelConfig& c) {
   j["hidden_act"] = "silu";
   j["rms_norm_eps"] = c.rms_norm_eps;
   j["swiglu_limit"] = c.swiglu_limit;
+  // Published files omit swiglu_alpha (every reference hard-codes 1.702); write it only when it differs.
+  if (c.swiglu_alpha != 1.702) j["swiglu_alpha"] = c.swiglu_alpha;
   j["sliding_window"] = c.sliding_window;
   json lt = json::array();
   for (LayerType t : c.layer_types) lt.push_back(layer_type_name(t));
@@ -224,6 +226,8 @@ json model_config_to_json(const ModelConfig& c) {
                          {"beta_slow", c.rope.beta_slow},
                          {"original_max_position_embeddings", c.rope.original_max_position_embeddings},
                          {"truncate", c.rope.truncate}};
+  else  // an absent rope_scaling reads as gpt-oss's YaRN, so plain RoPE must be spelled out
+    j["rope_scaling"] = {{"rope_type", "default"}};
   if (c.expert_format == ExpertFormat::MXFP4)
     j["quantization_config"] = {
         {"quant_method", "mxfp4"},
