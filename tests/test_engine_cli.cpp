@@ -38,8 +38,8 @@ Run run_ossrun(const std::string& args, bool merge_stderr = false) {
 TEST_CASE("ossrun logits --json: top ids, logits and log-sum-exp of every position, as the Session computes them") {
   test::TempDir dir("ossrun-cli");
   const ModelConfig c = test::write_tiny_checkpoint(dir.path(), ExpertFormat::MXFP4, 21);
-  const std::vector<int32_t> ids = {5, 17, 0, 119, 42, 42, 7, 3};
-  const Run r = run_ossrun("logits --model '" + dir.path().string() + "' --ids '5, 17,0,119,42,42,7,3' --top 4 --json --threads 1");
+  const std::vector<int32_t> ids = {5, 17, 0, 999, 42, 42, 7, 3};
+  const Run r = run_ossrun("logits --model '" + dir.path().string() + "' --ids '5, 17,0,999,42,42,7,3' --top 4 --json --threads 1");
   REQUIRE(r.exit_code == 0);
   const nlohmann::json j = nlohmann::json::parse(r.out);
   CHECK(j["ids"].get<std::vector<int32_t>>() == ids);
@@ -73,9 +73,9 @@ TEST_CASE("ossrun logits: bad ids are clear errors with exit code 3") {
   Run r = run_ossrun("logits" + model + " --ids 1,x,3", true);
   CHECK(r.exit_code == 3);
   CHECK(r.out.find("item 1 is \"x\"") != std::string::npos);
-  r = run_ossrun("logits" + model + " --ids 1,120", true);
+  r = run_ossrun("logits" + model + " --ids 1,1000", true);
   CHECK(r.exit_code == 3);
-  CHECK(r.out.find("token id 120 (at index 1) is outside the vocabulary [0, 120)") != std::string::npos);
+  CHECK(r.out.find("token id 1000 (at index 1) is outside the vocabulary [0, 1000)") != std::string::npos);
   r = run_ossrun("logits" + model + " --ids 1,,2", true);
   CHECK(r.exit_code == 3);
   r = run_ossrun("logits" + model + " --ids -4", true);

@@ -126,7 +126,7 @@ void check_golden(const fs::path& file) {
       }
       if (pos + 1 == static_cast<int64_t>(prompt.size())) last.assign(row.begin(), row.end());
     });
-    MESSAGE(file.parent_path().filename().string() << " " << cpu::isa_name(isa) << ": max relative logit error " << worst);
+    MESSAGE(file.parent_path().filename().string() << " " << std::string(cpu::isa_name(isa)) << ": max relative logit error " << worst);
 
     std::span<const float> logits(last);
     for (size_t i = 0; i < greedy.size(); ++i) {

@@ -8,8 +8,12 @@
 namespace ossrun::engine {
 namespace {
 
-// Output rows per tile in the grouped (prefill) path: 16 gate/up pairs of MXFP4 at H = 2880 are 49 KB.
+// Output rows per tile in the grouped matvec path: 16 gate/up pairs of MXFP4 at H = 2880 are 49 KB.
 constexpr int64_t kRowTile = 16;
+// Matmul groups are padded to a multiple of this many rows (zeros), which bounds oneDNN's shape cache.
+constexpr int64_t kMatmulRowAlign = 16;
+
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 }  // namespace
 
@@ -49,15 +53,19 @@ CpuExperts::CpuExperts(const Checkpoint& ck, CpuContext ctx, int64_t max_tokens)
     for (int e = 0; e < n_experts_; ++e) slices_.push_back(ck.expert(l, e));
 
   const size_t H = static_cast<size_t>(dims_.hidden), I = static_cast<size_t>(dims_.intermediate);
-  const size_t rows = static_cast<size_t>(std::max(max_tokens_, k_));
+  const size_t rows = static_cast<size_t>(std::max(round_up(max_tokens_, kMatmulRowAlign), k_));
   count_.resize(static_cast<size_t>(n_experts_));
   offset_.resize(static_cast<size_t>(n_experts_ + 1));
   pair_token_.resize(static_cast<size_t>(max_tokens_ * k_));
   pair_weight_.resize(static_cast<size_t>(max_tokens_ * k_));
-  x_.resize(static_cast<size_t>(max_tokens_) * H);
+  x_.resize(rows * H);
   a_.resize(rows * I);
-  if (format_ == ExpertFormat::BF16) h_.resize(rows * 2 * I);
+  h_.resize(rows * 2 * I);
   y_.resize(rows * H);
+  if (max_tokens_ >= kMinMatmulTokens && ctx_.matmul) {
+    w1_.resize(2 * I * H);
+    w2_.resize(H * I);
+  }
 }
 
 std::string CpuExperts::describe() const { return std::string(expert_format_name(format_)) + " experts on the CPU"; }
@@ -73,7 +81,7 @@ void CpuExperts::run(const ExpertBatch& b) {
 void CpuExperts::run_one_token(const ExpertBatch& b) {
   const cpu::KernelTable& kt = *ctx_.kernels;
   const int64_t H = dims_.hidden, I = dims_.intermediate;
-  float* h = h_.empty() ? nullptr : h_.data();
+  float* h = h_.data();
   ctx_.workers->for_rows(k_ * I, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t i = r0 / I; i * I < r1; ++i) {
       const int64_t j0 = std::max(r0 - i * I, int64_t{0}), j1 = std::min(r1 - i * I, I);
@@ -97,8 +105,7 @@ void CpuExperts::run_one_token(const ExpertBatch& b) {
 
 // Prefill: group the batch's (token, slot) pairs by expert, then run each expert once over its group.
 void CpuExperts::run_grouped(const ExpertBatch& b) {
-  const cpu::KernelTable& kt = *ctx_.kernels;
-  const int64_t H = dims_.hidden, I = dims_.intermediate;
+  const int64_t H = dims_.hidden;
 
   // Routing metadata: counts, offsets (exclusive prefix sum), then the pairs in expert order.
   std::fill(count_.begin(), count_.end(), 0);
@@ -120,18 +127,10 @@ void CpuExperts::run_grouped(const ExpertBatch& b) {
     const ExpertSlice& s = slice(b.layer, static_cast<int>(e));
     for (int64_t g = 0; g < m; ++g)
       std::memcpy(x_.data() + g * H, b.x + pair_token_[g0 + g] * H, static_cast<size_t>(H) * sizeof(float));
-    // Each tile of weight rows serves every token of the group while it is in cache.
-    ctx_.workers->for_rows(I, kRowTile, [&](int64_t j0, int64_t j1) {
-      for (int64_t t0 = j0; t0 < j1; t0 += kRowTile)
-        for (int64_t g = 0; g < m; ++g)
-          expert_gate_up_swiglu(kt, s, dims_, x_.data() + g * H, a_.data() + g * I,
-                                h_.empty() ? nullptr : h_.data() + g * 2 * I, t0, std::min(j1, t0 + kRowTile));
-    });
-    ctx_.workers->for_rows(H, kRowTile, [&](int64_t r0, int64_t r1) {
-      for (int64_t t0 = r0; t0 < r1; t0 += kRowTile)
-        for (int64_t g = 0; g < m; ++g)
-          expert_down(kt, s, dims_, a_.data() + g * I, y_.data() + g * H, t0, std::min(r1, t0 + kRowTile));
-    });
+    if (m >= kMinMatmulTokens && !w1_.empty())
+      group_by_matmul(s, m);
+    else
+      group_by_matvec(s, m);
     // Scatter: each token appears at most once per expert, so the adds never collide.
     for (int64_t g = 0; g < m; ++g) {
       float* o = b.out + pair_token_[g0 + g] * H;
@@ -140,6 +139,68 @@ void CpuExperts::run_grouped(const ExpertBatch& b) {
       for (int64_t r = 0; r < H; ++r) o[r] += w * y[r];
     }
   }
+}
+
+void CpuExperts::group_by_matvec(const ExpertSlice& s, int64_t m) {
+  const cpu::KernelTable& kt = *ctx_.kernels;
+  const int64_t H = dims_.hidden, I = dims_.intermediate;
+  // Each tile of weight rows serves every token of the group while it is in cache.
+  ctx_.workers->for_rows(I, kRowTile, [&](int64_t j0, int64_t j1) {
+    for (int64_t t0 = j0; t0 < j1; t0 += kRowTile)
+      for (int64_t g = 0; g < m; ++g)
+        expert_gate_up_swiglu(kt, s, dims_, x_.data() + g * H, a_.data() + g * I, h_.data() + g * 2 * I, t0,
+                              std::min(j1, t0 + kRowTile));
+  });
+  ctx_.workers->for_rows(H, kRowTile, [&](int64_t r0, int64_t r1) {
+    for (int64_t t0 = r0; t0 < r1; t0 += kRowTile)
+      for (int64_t g = 0; g < m; ++g)
+        expert_down(kt, s, dims_, a_.data() + g * I, y_.data() + g * H, t0, std::min(r1, t0 + kRowTile));
+  });
+}
+
+void CpuExperts::dequantize_tiles(const ExpertSlice& s) {
+  const int64_t H = dims_.hidden, I = dims_.intermediate;
+  if (s.format == ExpertFormat::MXFP4) {
+    const cpu::KernelTable& kt = *ctx_.kernels;
+    ctx_.workers->for_rows(2 * I + H, kRowTile, [&](int64_t r0, int64_t r1) {
+      // Rows [0, 2I) are gate_up's, [2I, 2I + H) down's.
+      if (r0 < 2 * I)
+        kt.dequantize_mxfp4_bf16(s.gate_up_blocks.u8_data(), s.gate_up_scales.u8_data(), w1_.data(), H, r0,
+                                 std::min(r1, 2 * I));
+      if (r1 > 2 * I)
+        kt.dequantize_mxfp4_bf16(s.down_blocks.u8_data(), s.down_scales.u8_data(), w2_.data(), I,
+                                 std::max(r0, 2 * I) - 2 * I, r1 - 2 * I);
+    });
+    return;
+  }
+  // bf16: transformers' (in, out) layout transposed to (out, in).
+  const uint16_t* gu = s.gate_up_weight.bf16_data();  // (H, 2I)
+  const uint16_t* dn = s.down_weight.bf16_data();     // (I, H)
+  ctx_.workers->for_rows(2 * I + H, kRowTile, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      if (r < 2 * I)
+        for (int64_t k = 0; k < H; ++k) w1_[r * H + k] = gu[k * 2 * I + r];
+      else
+        for (int64_t k = 0; k < I; ++k) w2_[(r - 2 * I) * I + k] = dn[k * H + (r - 2 * I)];
+    }
+  });
+}
+
+void CpuExperts::group_by_matmul(const ExpertSlice& s, int64_t m) {
+  const int64_t H = dims_.hidden, I = dims_.intermediate;
+  const int64_t rows = round_up(m, kMatmulRowAlign);
+  std::fill(x_.begin() + m * H, x_.begin() + rows * H, 0.0f);
+  dequantize_tiles(s);
+  // h = x W1^T + b1, then the SwiGLU of each (gate, up) column pair.
+  ctx_.matmul->run(*ctx_.workers, x_.data(), w1_.data(), s.gate_up_bias.bf16_data(), h_.data(), rows, 2 * I, H);
+  ctx_.workers->for_rows(m, 1, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g)
+      for (int64_t j = 0; j < I; ++j)
+        a_[g * I + j] = swiglu(h_[g * 2 * I + 2 * j], h_[g * 2 * I + 2 * j + 1], dims_.swiglu.alpha, dims_.swiglu.limit);
+  });
+  std::fill(a_.begin() + m * I, a_.begin() + rows * I, 0.0f);
+  // y = a W2^T + b2
+  ctx_.matmul->run(*ctx_.workers, a_.data(), w2_.data(), s.down_bias.bf16_data(), y_.data(), rows, H, I);
 }
 
 }  // namespace ossrun::engine

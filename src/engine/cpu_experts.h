@@ -4,8 +4,10 @@
 // expert_down below), split over output rows so several threads can share one expert.
 // Decode (one token): one dispatch runs the gate_up+SwiGLU rows of all k experts, a second their down rows.
 // Prefill (a batch): tokens are grouped by expert (routing metadata: per-expert counts, offsets and the
-// (token, slot) pairs), then each expert with tokens runs on its group, each chunk of weight rows applied
-// to every token of the group while it sits in cache.
+// (token, slot) pairs), then each expert with tokens runs on its group: a group of at least
+// kMinMatmulTokens through oneDNN on the expert's weights dequantized to bf16 tiles (gate_up (2I, H), down
+// (H, I)); a smaller one through the matvec kernels, each tile of weight rows serving every token of the
+// group while it sits in cache.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -41,6 +43,11 @@ class CpuExperts : public Experts {
  private:
   void run_one_token(const ExpertBatch& b);
   void run_grouped(const ExpertBatch& b);
+  // One expert over the m gathered rows of x_ into y_, by matvec kernels or by matmul on bf16 tiles.
+  void group_by_matvec(const ExpertSlice& s, int64_t m);
+  void group_by_matmul(const ExpertSlice& s, int64_t m);
+  // The expert's weights as bf16 in the nn.Linear layout: gate_up (2I, H) into w1_, down (H, I) into w2_.
+  void dequantize_tiles(const ExpertSlice& s);
   const ExpertSlice& slice(int layer, int expert) const { return slices_[layer * n_experts_ + expert]; }
 
   CpuContext ctx_;
@@ -54,11 +61,14 @@ class CpuExperts : public Experts {
   std::vector<int64_t> offset_;     // (E + 1) start of each expert's group in pairs_
   std::vector<int64_t> pair_token_; // (max_tokens * k) token of each (token, slot) pair, grouped by expert
   std::vector<float> pair_weight_;  // (max_tokens * k) its router weight
-  // Workspaces: rows are (token, slot) pairs for one token, or one expert's group in a batch.
-  std::vector<float> x_;  // (max_tokens, H) gathered inputs
-  std::vector<float> a_;  // (max(max_tokens, k), I) SwiGLU outputs
-  std::vector<float> h_;  // (max(max_tokens, k), 2I) bf16 format: gate_up outputs before the SwiGLU
-  std::vector<float> y_;  // (max(max_tokens, k), H) expert outputs
+  // Workspaces: rows are the k slots of one token, or one expert's group in a batch (padded to a
+  // multiple of kMatmulRowAlign, so oneDNN sees few distinct shapes).
+  std::vector<float> x_;  // (rows, H) gathered inputs
+  std::vector<float> a_;  // (rows, I) SwiGLU outputs
+  std::vector<float> h_;  // (rows, 2I) gate_up outputs before the SwiGLU (matmul path and bf16 format)
+  std::vector<float> y_;  // (rows, H) expert outputs
+  std::vector<uint16_t> w1_;  // (2I, H) bf16 gate_up tile of the expert being run
+  std::vector<uint16_t> w2_;  // (H, I) bf16 down tile
 };
 
 }  // namespace ossrun::engine

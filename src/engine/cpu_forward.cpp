@@ -20,6 +20,14 @@ CpuForward::CpuForward(const Checkpoint& ck, const CpuForwardOptions& opt)
                      std::to_string(kMaxAttentionGroup) + " heads, " + std::to_string(kMaxAttentionGroupFloats) + " floats)");
   ctx_.kernels = &cpu::kernels(opt.isa);
   ctx_.workers = &workers_;
+  if (max_batch_ >= kMinMatmulTokens) {
+    // Inputs: (rows, K) for K in {H, q_dim, I}; outputs: (rows, N) for N in {q_dim, H, 2I, E}, and lm_head's
+    // (kLogitRowsPerMatmul, V). Expert groups are padded to 16 rows.
+    const int64_t rows = (max_batch_ + 15) / 16 * 16;
+    const int64_t widest = std::max({c.hidden_size, c.q_dim(), 2 * c.intermediate_size, c.num_local_experts});
+    matmul_ = std::make_unique<SplitMatmul>(rows * widest, std::max(rows * widest, kLogitRowsPerMatmul * c.vocab_size));
+    ctx_.matmul = matmul_.get();
+  }
   rope_ = rope_frequencies(c.rope, c.head_dim);
 
   const ModelWeights& w = ck.weights();
@@ -73,7 +81,8 @@ int64_t CpuForward::decode_segments(const AttentionShape& a, int64_t pos) const 
 
 std::string CpuForward::describe() const {
   return "CPU: all " + std::to_string(config_.num_hidden_layers) + " layers, " + cpu::isa_name(isa()) + " kernels, " +
-         std::to_string(threads()) + (threads() == 1 ? " thread" : " threads") + ", " + experts_->describe();
+         std::to_string(threads()) + (threads() == 1 ? " thread" : " threads") + ", " + experts_->describe() +
+         (matmul_ ? "; batches: oneDNN " + cpu::OnednnMatmul::isa() + " (split-bf16 inputs)" : std::string());
 }
 
 uint64_t CpuForward::kv_cache_bytes() const {
@@ -144,7 +153,8 @@ void CpuForward::logits(int64_t r0, int64_t r1, float* out) {
   // final RMSNorm, then logits = lm_head x (no bias, no scaling)
   for (int64_t i = r0; i < r1; ++i)
     rmsnorm(x_.data() + i * H, final_norm_, t_.data() + (i - r0) * H, H, static_cast<float>(config_.rms_norm_eps));
-  project(ctx_, {lm_head_, t_.data(), out}, r1 - r0);
+  for (int64_t i = 0; i < r1 - r0; i += kLogitRowsPerMatmul)
+    project(ctx_, {lm_head_, t_.data() + i * H, out + i * config_.vocab_size}, std::min(kLogitRowsPerMatmul, r1 - r0 - i));
 }
 
 }  // namespace ossrun::engine

@@ -55,6 +55,8 @@ class CpuForward {
     LayerKvCache cache;
   };
 
+  // lm_head rows per matmul (bounds the matmul's output scratch at 2 x 16 x vocab floats).
+  static constexpr int64_t kLogitRowsPerMatmul = 16;
   // Decode attention splits keys into at most this many segments of at least kMinSegmentKeys keys.
   static constexpr int64_t kMaxDecodeSegments = 32;
   static constexpr int64_t kMinSegmentKeys = 128;
@@ -62,6 +64,7 @@ class CpuForward {
 
   ModelConfig config_;
   Workers workers_;
+  std::unique_ptr<SplitMatmul> matmul_;  // batches of at least kMinMatmulTokens; null for smaller max_batch
   CpuContext ctx_;
   RopeFrequencies rope_;
   const uint16_t* embed_ = nullptr;       // (V, H) bf16

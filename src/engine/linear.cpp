@@ -1,6 +1,10 @@
 #include "src/engine/linear.h"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "src/model/bf16.h"
 
 #include "src/model/error.h"
 
@@ -27,7 +31,41 @@ DenseWeight dense_weight(const TensorView& w, const TensorView* bias) {
   return d;
 }
 
+SplitMatmul::SplitMatmul(int64_t max_inputs, int64_t max_outputs)
+    : x2_(static_cast<size_t>(2 * max_inputs)), y2_(static_cast<size_t>(2 * max_outputs)) {}
+
+void SplitMatmul::run(Workers& workers, const float* X, const uint16_t* W, const uint16_t* bias, float* Y, int64_t M,
+                      int64_t N, int64_t K) {
+  if (static_cast<size_t>(2 * M * K) > x2_.size() || static_cast<size_t>(2 * M * N) > y2_.size())
+    throw std::logic_error("SplitMatmul: (M, N, K) = (" + std::to_string(M) + ", " + std::to_string(N) + ", " +
+                           std::to_string(K) + ") exceeds its scratch");
+  uint16_t* hi = x2_.data();
+  uint16_t* lo = x2_.data() + M * K;
+  workers.for_rows(M * K, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      hi[i] = float_to_bf16(X[i]);
+      lo[i] = float_to_bf16(X[i] - bf16_to_float(hi[i]));  // the difference is exact in f32
+    }
+  });
+  matmul_.matmul_bf16_bf16(x2_.data(), W, nullptr, y2_.data(), 2 * M, N, K);
+  workers.for_rows(M, 1, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const float* yh = y2_.data() + m * N;
+      const float* yl = y2_.data() + (M + m) * N;
+      float* y = Y + m * N;
+      if (bias)
+        for (int64_t c = 0; c < N; ++c) y[c] = (yh[c] + yl[c]) + bf16_to_float(bias[c]);
+      else
+        for (int64_t c = 0; c < N; ++c) y[c] = yh[c] + yl[c];
+    }
+  });
+}
+
 void project(const CpuContext& ctx, std::span<const Projection> group, int64_t n) {
+  if (n >= kMinMatmulTokens && ctx.matmul) {
+    for (const Projection& p : group) ctx.matmul->run(*ctx.workers, p.x, p.W.w, p.W.bias, p.y, n, p.W.rows, p.W.cols);
+    return;
+  }
   int64_t total = 0;
   for (const Projection& p : group) total += p.W.rows;
   ctx.workers->for_rows(total, kRowTile, [&](int64_t r0, int64_t r1) {

@@ -1,22 +1,22 @@
 #include "src/engine/parallel.h"
 
-#include <thread>
+#include <algorithm>
 
 namespace ossrun::engine {
 
-// TODO(kern merge): back this with cpu_kernels/thread_pool.h. Until the pool lands the chunks run in order
-// on the calling thread, which keeps results identical to the threaded version (chunks are disjoint).
-struct Workers::Pool {};
+Workers::Workers(int threads) : pool_(cpu::ThreadPoolOptions{.threads = std::max(threads, 0)}) {}
 
-Workers::Workers(int threads) {
-  threads_ = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
-}
-Workers::~Workers() = default;
-
-void Workers::run(int64_t n, int64_t grain, void* fn, Thunk thunk) {
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads_ * 4, n / grain));
-  const int64_t step = (n + chunks - 1) / chunks;
-  for (int64_t b = 0; b < n; b += step) thunk(fn, b, std::min(n, b + step));
+void Workers::for_rows(int64_t n, int64_t grain, cpu::FunctionRef<void(int64_t, int64_t)> fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t wanted = 8 * static_cast<int64_t>(threads());
+  const int64_t chunk = std::max<int64_t>(1, ((n + wanted - 1) / wanted + grain - 1) / grain) * grain;
+  const int64_t tasks = (n + chunk - 1) / chunk;
+  if (tasks == 1) {
+    fn(0, n);
+    return;
+  }
+  pool_.parallel_for(tasks, [&](int64_t t) { fn(t * chunk, std::min(n, (t + 1) * chunk)); });
 }
 
 }  // namespace ossrun::engine

@@ -1,40 +1,29 @@
-// The one place where the CPU engine splits work across threads.
+// The one place where the CPU engine splits work across threads (cpu_kernels' thread pool: workers pinned
+// to physical cores, the caller takes tasks too, nothing allocated or created per call).
 //
-// for_rows(n, grain, fn) calls fn(begin, end) over disjoint chunks covering [0, n), each at least `grain`
-// long (but the last), and returns when all are done. The caller's callable is passed by reference, so a
-// call allocates nothing.
+// for_rows(n, grain, fn) calls fn(begin, end) over disjoint chunks covering [0, n), each a multiple of
+// `grain` long (but the last), and returns when all are done. There are about eight chunks per thread,
+// handed out through the pool's atomic counter, so a slow core does not hold the others back.
 #pragma once
-#include <algorithm>
 #include <cstdint>
-#include <memory>
-#include <type_traits>
+
+#include "cpu_kernels/thread_pool.h"
 
 namespace ossrun::engine {
 
 class Workers {
  public:
-  // threads <= 0: one per core.
+  // threads <= 0: one per physical core.
   explicit Workers(int threads);
-  ~Workers();
-  Workers(const Workers&) = delete;
-  Workers& operator=(const Workers&) = delete;
 
-  int threads() const { return threads_; }
+  int threads() const { return pool_.size(); }
+  bool pinned() const { return pool_.pinned(); }
+  cpu::ThreadPool& pool() { return pool_; }
 
-  template <class F>
-  void for_rows(int64_t n, int64_t grain, F&& fn) {
-    if (n <= 0) return;
-    using Fn = std::remove_reference_t<F>;
-    run(n, std::max<int64_t>(grain, 1), &fn, [](void* f, int64_t b, int64_t e) { (*static_cast<Fn*>(f))(b, e); });
-  }
+  void for_rows(int64_t n, int64_t grain, cpu::FunctionRef<void(int64_t, int64_t)> fn);
 
  private:
-  using Thunk = void (*)(void*, int64_t, int64_t);
-  void run(int64_t n, int64_t grain, void* fn, Thunk thunk);
-
-  int threads_ = 1;
-  struct Pool;
-  std::unique_ptr<Pool> pool_;
+  cpu::ThreadPool pool_;
 };
 
 }  // namespace ossrun::engine
