@@ -32,6 +32,7 @@ Session::Session(const Checkpoint& ck, const SessionOptions& opt) {
 Session::~Session() = default;
 
 int64_t Session::vocab_size() const { return forward_->config().vocab_size; }
+int Session::threads() const { return forward_->threads(); }
 const ModelConfig& Session::config() const { return forward_->config(); }
 std::string Session::describe() const { return forward_->describe(); }
 

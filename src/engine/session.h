@@ -48,6 +48,7 @@ class Session {
   int64_t position() const { return position_; }
   int64_t ctx() const { return ctx_; }
   int64_t vocab_size() const;
+  int threads() const;
   const ModelConfig& config() const;
   // "CPU: all 24 layers, avx2 kernels, 2 threads, mxfp4 experts on the CPU"
   std::string describe() const;
