@@ -1,11 +1,14 @@
-// `ossrun bench ...`: benchmarks that print the achieved figures beside the ceiling measured in the same run.
+// `ossrun bench`: benchmarks (not tests). Each prints what it achieved beside a ceiling or a reference measured
+// in the same run.
+#include "src/cli/bench_command.h"
 #include "src/cli/commands.h"
 
 namespace ossrun::cli {
 
 void add_bench_command(CLI::App& app) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks: achieved figures beside the measured ceiling");
+  auto* bench = app.add_subcommand("bench", "Benchmarks: measured throughput beside a reference from the same run");
   bench->require_subcommand(1);
+  add_bench_tokenizer(*bench);
   add_bench_decode(*bench);
 }
 

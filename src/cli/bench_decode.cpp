@@ -14,6 +14,7 @@
 
 #include "cpu_kernels/memory_bandwidth.h"
 #include "cpu_kernels/thread_pool.h"
+#include "src/cli/bench_command.h"
 #include "src/cli/commands.h"
 #include "src/cli/session_flags.h"
 #include "src/engine/sampler.h"

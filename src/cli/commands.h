@@ -8,8 +8,8 @@ namespace ossrun::cli {
 
 void add_inspect_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
-void add_bench_decode(CLI::App& bench);  // `bench decode`, registered by add_bench_command
 void add_logits_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 
 }  // namespace ossrun::cli

@@ -1,0 +1,11 @@
+// `ossrun bench NAME`: one benchmark per sub-subcommand, each in its own bench_NAME.cpp that registers itself
+// on the bench command here.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace ossrun::cli {
+
+void add_bench_tokenizer(CLI::App& bench);
+void add_bench_decode(CLI::App& bench);
+
+}  // namespace ossrun::cli
