@@ -1,6 +1,10 @@
-// `ossrun generate --model DIR --prompt TEXT`: raw completion of the prompt, streamed as it is sampled.
+// `ossrun generate --model DIR --prompt TEXT [--chat]`: a completion streamed as it is sampled.
 //
-// The prompt is tokenized with special tokens recognised, so a harmony transcript can be typed as text.
+// Raw (default): the prompt is tokenized with special tokens recognised (so a harmony transcript can be
+// typed as text) and every generated token is printed.
+// --chat: the prompt is a harmony user message after the default system message, rendered for the
+// assistant to complete; the output is parsed as harmony messages and only the final channel is printed
+// (--show-analysis sends the other channels to stderr).
 // Generation stops at --max-tokens, at a harmony stop token (<|return|> 200002, <|call|> 200012) or at one
 // of config.json's eos ids; the stop token is not printed. What ran where and the prefill and decode
 // speeds go to stderr.
@@ -16,6 +20,8 @@
 #include "src/cli/session_flags.h"
 #include "src/engine/sampler.h"
 #include "src/model/error.h"
+#include "src/tokenizer/harmony.h"
+#include "src/tokenizer/harmony_parser.h"
 #include "src/tokenizer/streaming_decoder.h"
 #include "src/tokenizer/tokenizer.h"
 
@@ -28,6 +34,41 @@ constexpr int32_t kCallToken = 200012;    // <|call|>
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+void write(FILE* f, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fflush(f);
+}
+
+// Where generated text goes: all of it (raw), or the final channel of the harmony output (chat).
+class OutputStream {
+ public:
+  OutputStream(const Tokenizer& tok, bool chat, bool show_analysis)
+      : chat_(chat), show_analysis_(show_analysis), raw_(tok), parser_(tok) {}
+
+  void push(TokenId id) {
+    if (!chat_) return write(stdout, raw_.push(id));
+    const bool was_content = parser_.in_content();
+    const std::string channel = was_content ? parser_.current().message.channel : std::string();
+    const std::string text = parser_.push(id);
+    // A delta belongs to the message that was in content before the token (the token may have ended it).
+    const std::string& ch = was_content ? channel : parser_.current().message.channel;
+    if (ch == "final")
+      write(stdout, text);
+    else if (show_analysis_ && !text.empty())
+      write(stderr, text);
+  }
+  void finish() {
+    if (!chat_) return write(stdout, raw_.finish() + "\n");
+    const std::string text = parser_.finish();
+    write(stdout, text + "\n");
+  }
+
+ private:
+  bool chat_, show_analysis_;
+  StreamingDecoder raw_;
+  HarmonyStreamParser parser_;
+};
+
 }  // namespace
 
 void add_generate_command(CLI::App& app) {
@@ -39,6 +80,9 @@ void add_generate_command(CLI::App& app) {
     engine::SamplerOptions sampling;
     std::optional<uint64_t> seed;
     bool greedy = false;
+    bool chat = false;
+    bool show_analysis = false;
+    std::string reasoning = "medium";
   };
   auto f = std::make_shared<Flags>();
   add_session_flags(*cmd, f->session, "Context size (default: prompt + --max-tokens)");
@@ -50,7 +94,12 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--min-p", f->sampling.min_p, "Drop tokens below min-p times the most likely one's probability (default 0: off)");
   cmd->add_option("--seed", f->seed, "Random seed; the same seed gives the same output (default: random, printed)");
   cmd->add_flag("--greedy", f->greedy, "Always take the most likely token (same as --temperature 0)");
-  cmd->footer("Example:\n  ossrun generate --model ~/models/gpt-oss-20b --prompt 'The capital of France is' --greedy");
+  cmd->add_flag("--chat", f->chat, "Send the prompt as a harmony user message and print the final answer");
+  cmd->add_option("--reasoning", f->reasoning, "--chat: reasoning effort in the system message (default medium)")
+      ->check(CLI::IsMember({"low", "medium", "high"}));
+  cmd->add_flag("--show-analysis", f->show_analysis, "--chat: print the other channels (chain of thought) to stderr");
+  cmd->footer("Examples:\n  ossrun generate --model ~/models/gpt-oss-20b --prompt 'The capital of France is' --greedy\n"
+              "  ossrun generate --model ~/models/gpt-oss-20b --chat --prompt 'What is 2 + 2?' --reasoning low");
   cmd->callback([f] {
     engine::SamplerOptions sampling = f->sampling;
     if (f->greedy) sampling.temperature = 0;
@@ -58,8 +107,18 @@ void add_generate_command(CLI::App& app) {
     engine::validate(sampling);
 
     const Tokenizer tok = Tokenizer::from_model_dir(f->session.model);
-    std::vector<int32_t> prompt;
-    for (TokenId id : tok.encode_with_specials(f->prompt)) prompt.push_back(static_cast<int32_t>(id));
+    std::vector<TokenId> prompt_tokens;
+    if (f->chat) {
+      SystemContent system;
+      system.reasoning_effort = f->reasoning == "low" ? ReasoningEffort::kLow
+                                : f->reasoning == "high" ? ReasoningEffort::kHigh
+                                                         : ReasoningEffort::kMedium;
+      const Message conversation[] = {Message::system(system), Message::user(f->prompt)};
+      prompt_tokens = HarmonyRenderer(tok).render_for_completion(conversation);
+    } else {
+      prompt_tokens = tok.encode_with_specials(f->prompt);
+    }
+    std::vector<int32_t> prompt(prompt_tokens.begin(), prompt_tokens.end());
     if (prompt.empty()) throw InputError("--prompt is empty: there is nothing to complete");
     OpenModel m = open_model(f->session, static_cast<int64_t>(prompt.size()) + f->max_tokens);
     engine::Session& s = *m.session;
@@ -68,7 +127,7 @@ void add_generate_command(CLI::App& app) {
     if (!f->seed && sampling.temperature > 0) std::fprintf(stderr, "seed %llu\n", static_cast<unsigned long long>(sampling.seed));
 
     engine::Sampler sampler(s.vocab_size(), sampling);
-    StreamingDecoder out(tok);
+    OutputStream out(tok, f->chat, f->show_analysis);
     auto t0 = Clock::now();
     std::span<const float> logits = s.prefill(prompt);
     const double prefill_s = seconds_since(t0);
@@ -82,9 +141,7 @@ void add_generate_command(CLI::App& app) {
         reason = "stop token";
         break;
       }
-      const std::string text = out.push(static_cast<TokenId>(id));
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
+      out.push(static_cast<TokenId>(id));
       ++generated;
       if (generated == f->max_tokens) break;
       if (s.position() == s.ctx()) {
@@ -95,9 +152,7 @@ void add_generate_command(CLI::App& app) {
       ++decoded;
     }
     const double decode_s = seconds_since(t0);
-    const std::string tail = out.finish();
-    std::fwrite(tail.data(), 1, tail.size(), stdout);
-    std::printf("\n");
+    out.finish();
     std::fprintf(stderr, "prefill: %zu tokens, %.2f tok/s; decode: %lld tokens generated, %.2f tok/s (%s)\n",
                  prompt.size(), static_cast<double>(prompt.size()) / prefill_s, static_cast<long long>(generated),
                  decoded > 0 ? static_cast<double>(decoded) / decode_s : 0.0, reason);
