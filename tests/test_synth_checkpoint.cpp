@@ -120,10 +120,11 @@ TEST_CASE("synth sharding: --shard-size splits greedily in key order and the ind
   check_tensors_equal_generated(*ck, w);
 }
 
-TEST_CASE("synth determinism: same seed, same bytes, whatever the thread count") {
+TEST_CASE("synth determinism: same seed, same bytes, whatever the thread count or I/O path") {
   ScratchDir one("threads1"), many("threads5"), other("seed2");
   const SynthConfig config = testing::tiny_config({{"num_local_experts", 4}, {"num_experts_per_tok", 2}});
-  write_synthetic_checkpoint(one.path(), config, SynthOptions{1}, WriteOptions{.max_shard_bytes = 1'000'000, .threads = 1});
+  write_synthetic_checkpoint(one.path(), config, SynthOptions{1},
+                             WriteOptions{.max_shard_bytes = 1'000'000, .threads = 1, .direct_io = false});
   write_synthetic_checkpoint(many.path(), config, SynthOptions{1}, WriteOptions{.max_shard_bytes = 1'000'000, .threads = 5});
   write_synthetic_checkpoint(other.path(), config, SynthOptions{2}, WriteOptions{.max_shard_bytes = 1'000'000, .threads = 5});
   int files = 0;

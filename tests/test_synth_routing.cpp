@@ -29,6 +29,10 @@ TEST_CASE("zipf_selection_targets: sum to k, follow r^-S, capped below 1") {
   const std::vector<double> steep = zipf_selection_targets(32, 4, 2.0);
   CHECK(steep[0] == doctest::Approx(max_selection_frequency(32, 4)));  // 4 / zeta-ish would exceed 1
   CHECK_THROWS_AS(zipf_selection_targets(32, 4, -1), std::invalid_argument);
+  CHECK_THROWS_AS(zipf_selection_targets(32, 4, kMaxRoutingSkew + 0.1), std::invalid_argument);
+  CHECK_THROWS_AS(zipf_selection_targets(32, 4, std::nan("")), std::invalid_argument);
+  const std::vector<double> steepest = calibrate_router_bias(128, 4, kMaxRoutingSkew);  // converges at the limit
+  CHECK(topk_selection_probabilities(steepest, 4)[10] == doctest::Approx(zipf_selection_targets(128, 4, kMaxRoutingSkew)[10]).epsilon(1e-3));
   CHECK_THROWS_AS(zipf_selection_targets(32, 33, 1), std::invalid_argument);
 }
 

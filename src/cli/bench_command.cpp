@@ -6,9 +6,10 @@
 namespace ossrun::cli {
 
 void add_bench_command(CLI::App& app) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks: measured throughput beside a reference from the same run");
+  auto* bench = app.add_subcommand("bench", "Benchmarks: measured throughput beside a ceiling measured in the same run");
   bench->require_subcommand(1);
   add_bench_tokenizer(*bench);
+  add_bench_gpu(*bench);
   add_bench_decode(*bench);
 }
 

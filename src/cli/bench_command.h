@@ -6,6 +6,7 @@
 namespace ossrun::cli {
 
 void add_bench_tokenizer(CLI::App& bench);
+void add_bench_gpu(CLI::App& bench);
 void add_bench_decode(CLI::App& bench);
 
 }  // namespace ossrun::cli

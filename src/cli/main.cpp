@@ -12,12 +12,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "ossrun 0.1.0");
   ossrun::cli::add_inspect_command(app);
+  ossrun::cli::add_synth_command(app);
   ossrun::cli::add_tokenize_command(app);
   ossrun::cli::add_bench_command(app);
   ossrun::cli::add_generate_command(app);
   ossrun::cli::add_logits_command(app);
   ossrun::cli::add_perplexity_command(app);
-  ossrun::cli::add_synth_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,5 @@
 // `ossrun synth OUT_DIR`: write a synthetic gpt-oss checkpoint (any shape, Hugging Face layout) to test and
 // benchmark with, since real weights cannot be downloaded everywhere.
-#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -9,6 +8,9 @@
 #include "src/cli/commands.h"
 #include "src/model/error.h"
 #include "src/synth/checkpoint_writer.h"
+#include "src/synth/routing_skew.h"
+#include "src/tokenizer/data_paths.h"
+#include "src/tokenizer/special_tokens.h"
 
 namespace ossrun::cli {
 namespace {
@@ -21,10 +23,13 @@ struct SynthArgs {
   std::vector<std::string> sets;
   uint64_t seed = 0;
   double routing_skew = synth::SynthOptions{}.routing_skew;
+  std::string routing_skew_text;
   bool sparse_experts = false;
   std::string shard_size = std::to_string(synth::kDefaultMaxShardBytes);
   int threads = 0;
   bool force = false;
+  bool no_tokenizer = false;
+  std::string tiktoken;
   double rope_theta = 0;
 };
 
@@ -80,10 +85,13 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--set", args->sets, "key=value for any config.json field, dotted for nested ones (repeatable)");
   cmd->add_option("--seed", args->seed, "Random seed; the same seed gives the same bytes (default 0)");
   cmd->add_option("--routing-skew", args->routing_skew,
-                  "Zipf exponent of expert popularity, a different ranking per layer; 0 = uniform (default 0.5)");
+                  "Zipf exponent of expert popularity (0 to 6), a different ranking per layer; 0 = uniform (default 0.5)")
+      ->each([args](const std::string& text) { args->routing_skew_text = text; });
   cmd->add_flag("--sparse-experts", args->sparse_experts, "Leave the expert weights as holes in sparse files (reads as zeros)");
   cmd->add_option("--shard-size", args->shard_size, "Largest shard before the next starts, e.g. 4.8GB (default) or 2MB");
-  cmd->add_option("--threads", args->threads, "Writer threads (default: one per hardware thread)");
+  cmd->add_option("--threads", args->threads, "Writer threads (default: two per hardware thread)");
+  cmd->add_option("--tiktoken", args->tiktoken, "o200k_base rank file tokenizer.json is made from (default: the one tools/setup.sh installs)");
+  cmd->add_flag("--no-tokenizer", args->no_tokenizer, "Write no tokenizer files");
   cmd->add_flag("--force", args->force, "Replace the checkpoint files of a non-empty directory");
   cmd->footer("Examples:\n  ossrun synth /tmp/tiny\n  ossrun synth --preset gpt-oss-20b /data/oss20b-synth\n"
               "  ossrun synth --preset gpt-oss-120b --sparse-experts /tmp/oss120b-shape\n"
@@ -110,13 +118,17 @@ void add_synth_command(CLI::App& app) {
     write.max_shard_bytes = synth::parse_byte_size(args->shard_size, "--shard-size");
     write.threads = args->threads;
     write.overwrite = args->force;
-    if (!std::isfinite(options.routing_skew) || options.routing_skew < 0)
-      throw InputError("--routing-skew must be a number >= 0, found " + std::to_string(options.routing_skew));
+    if (!args->no_tokenizer && config.config.vocab_size > harmony_token::kEndOfPrompt)
+      write.tiktoken_file = args->tiktoken.empty() ? default_tiktoken_path() : std::filesystem::path(args->tiktoken);
+    if (!(options.routing_skew >= 0 && options.routing_skew <= synth::kMaxRoutingSkew))
+      throw InputError("--routing-skew must lie between 0 and " + std::to_string(int(synth::kMaxRoutingSkew)) + ", found " +
+                       args->routing_skew_text);
 
     const synth::WriteReport r = synth::write_synthetic_checkpoint(args->dir, config, options, write);
     std::printf("wrote %s: %zu tensors in %zu shard(s), %s bytes", args->dir.c_str(), r.tensors, r.shards,
                 with_commas(r.file_bytes).c_str());
     if (r.written_bytes != r.file_bytes) std::printf(" (sparse: %s bytes written)", with_commas(r.written_bytes).c_str());
+    if (r.tokenizer) std::printf(", tokenizer.json (o200k_harmony)");
     std::printf("\n  %.2f s, %.0f MB/s written, %d thread(s), seed %llu, routing skew %g\n", r.seconds,
                 double(r.written_bytes) / 1e6 / r.seconds, r.threads, static_cast<unsigned long long>(options.seed),
                 options.routing_skew);

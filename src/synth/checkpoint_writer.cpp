@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "src/model/error.h"
+#include "src/tokenizer/special_tokens.h"
+#include "src/tokenizer/tokenizer_json_writer.h"
 
 namespace ossrun::synth {
 namespace {
@@ -31,11 +33,11 @@ constexpr uint64_t kDirectAlign = 4096;  // O_DIRECT buffer, offset and length a
 
 class OutputFile {
  public:
-  OutputFile(fs::path path, uint64_t size, bool sparse) : path_(std::move(path)), size_(size) {
+  OutputFile(fs::path path, uint64_t size, bool sparse, bool try_direct) : path_(std::move(path)), size_(size) {
     const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
-    fd_ = ::open(path_.c_str(), flags | O_DIRECT, 0644);
+    if (try_direct) fd_ = ::open(path_.c_str(), flags | O_DIRECT, 0644);
     direct_ = fd_ >= 0;
-    if (!direct_) fd_ = ::open(path_.c_str(), flags, 0644);  // e.g. tmpfs has no O_DIRECT
+    if (!direct_) fd_ = ::open(path_.c_str(), flags, 0644);  // e.g. a file system without O_DIRECT
     if (fd_ < 0) io_fail(path_, "cannot create");
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) io_fail(path_, "cannot set the size");
     // Reserve the blocks up front (no ENOSPC half way, less fragmentation); sparse files keep their holes.
@@ -50,13 +52,19 @@ class OutputFile {
 
   bool direct() const { return direct_; }
 
-  // `data` is aligned to kDirectAlign and has room for n rounded up to it: O_DIRECT writes whole blocks, and
-  // the file is cut back to its size when closed.
-  void write_at(const std::byte* data, uint64_t n, uint64_t offset) const {
-    if (direct_) n = (n + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+  // `data` is aligned to kDirectAlign and has room for n rounded up to it: O_DIRECT writes whole blocks (buffered
+  // writes do the same, for simplicity), and the file is cut back to its size when closed.
+  void write_at(const std::byte* data, uint64_t n, uint64_t offset) {
+    n = (n + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
     while (n > 0) {
       const ssize_t w = ::pwrite(fd_, data, n, static_cast<off_t>(offset));
       if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && errno == EINVAL && direct_) {  // the device wants larger alignment: go through the page cache
+        std::lock_guard<std::mutex> lock(mode_mutex_);
+        if (direct_ && ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_DIRECT) != 0) io_fail(path_, "cannot leave O_DIRECT");
+        direct_ = false;
+        continue;
+      }
       if (w <= 0) io_fail(path_, "write of " + std::to_string(n) + " bytes at offset " + std::to_string(offset) + " failed");
       data += w;
       n -= uint64_t(w);
@@ -73,7 +81,8 @@ class OutputFile {
   fs::path path_;
   uint64_t size_;
   int fd_ = -1;
-  bool direct_ = false;
+  std::atomic<bool> direct_{false};
+  std::mutex mode_mutex_;
 };
 
 struct AlignedBuffer {
@@ -128,7 +137,8 @@ bool segment_is_hole(const ShardFile& f, const SyntheticWeights& w, uint64_t beg
 bool is_checkpoint_file(const fs::path& p) {
   const std::string name = p.filename().string();
   return p.extension() == ".safetensors" || name == "model.safetensors.index.json" || name == "config.json" ||
-         name == "generation_config.json";
+         name == "generation_config.json" || name == "tokenizer.json" || name == "tokenizer_config.json" ||
+         name == "special_tokens_map.json";
 }
 
 // Creates `dir`, or checks that it is empty (or, with overwrite, removes the checkpoint files in it).
@@ -188,11 +198,12 @@ WriteReport write_synthetic_checkpoint(const fs::path& dir, const SynthConfig& c
 
   std::vector<std::unique_ptr<OutputFile>> files;
   for (const ShardFile& f : plan.files)
-    files.push_back(std::make_unique<OutputFile>(dir / f.name, f.file_size(), synth.sparse_experts));
+    files.push_back(std::make_unique<OutputFile>(dir / f.name, f.file_size(), synth.sparse_experts, write.direct_io));
   report.direct_io = std::all_of(files.begin(), files.end(), [](const auto& f) { return f->direct(); });
 
-  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  report.threads = static_cast<int>(std::min<size_t>(write.threads > 0 ? write.threads : hw, std::max<size_t>(1, segments.size())));
+  // Two per hardware thread by default: a thread in a (synchronous, O_DIRECT) write is not generating.
+  const int automatic = 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  report.threads = static_cast<int>(std::min<size_t>(write.threads > 0 ? write.threads : automatic, std::max<size_t>(1, segments.size())));
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::exception_ptr error;
@@ -223,7 +234,11 @@ WriteReport write_synthetic_checkpoint(const fs::path& dir, const SynthConfig& c
 
   write_json(dir / "model.safetensors.index.json", plan.index_json(weights.specs()).dump(2));
   write_json(dir / "generation_config.json", generation_config_json(config.config).dump(2));
-  write_json(dir / "config.json", config.document.dump(2));
+  if (!write.tiktoken_file.empty() && config.config.vocab_size > harmony_token::kEndOfPrompt) {
+    write_tokenizer_json(write.tiktoken_file, dir / "tokenizer.json");
+    report.tokenizer = true;
+  }
+  write_json(dir / "config.json", config.document.dump(2));  // last: an interrupted run leaves no config.json
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -19,8 +19,12 @@ namespace ossrun::synth {
 
 struct WriteOptions {
   uint64_t max_shard_bytes = kDefaultMaxShardBytes;
-  int threads = 0;         // 0: one per hardware thread
+  int threads = 0;         // 0: two per hardware thread
   bool overwrite = false;  // replace the checkpoint files of a non-empty directory
+  bool direct_io = true;   // O_DIRECT where the file system allows it (false: through the page cache)
+  // The o200k_base rank file tokenizer.json is made from; empty: no tokenizer files. They are written only when the
+  // vocabulary holds every o200k_harmony id (a smaller test vocabulary cannot be tokenized into).
+  std::filesystem::path tiktoken_file;
 };
 
 struct WriteReport {
@@ -30,7 +34,8 @@ struct WriteReport {
   uint64_t written_bytes = 0;  // bytes actually written (less than file_bytes with sparse experts)
   double seconds = 0;          // wall time of the whole write
   int threads = 0;
-  bool direct_io = false;      // the shards were written with O_DIRECT
+  bool direct_io = false;      // every shard was written with O_DIRECT to the end
+  bool tokenizer = false;      // tokenizer.json (and its companions) written
 };
 
 // Throws InputError for a directory that cannot be used (not a directory, not empty without overwrite, not

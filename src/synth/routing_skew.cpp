@@ -50,8 +50,9 @@ double max_selection_frequency(int64_t experts, int64_t k) { return 0.95 + 0.05 
 
 std::vector<double> zipf_selection_targets(int64_t experts, int64_t k, double skew) {
   check_args(experts, k);
-  if (!std::isfinite(skew) || skew < 0)
-    throw std::invalid_argument("routing skew must be a finite number >= 0, found " + std::to_string(skew));
+  if (!(skew >= 0 && skew <= kMaxRoutingSkew))
+    throw std::invalid_argument("routing skew must lie in [0, " + std::to_string(kMaxRoutingSkew) + "], found " +
+                                std::to_string(skew));
   const double cap = max_selection_frequency(experts, k);
   std::vector<double> f(experts, 0.0);
   std::vector<bool> capped(experts, false);

@@ -77,7 +77,7 @@ std::string apply_set(json& j, const std::string& assignment) {
 
 }  // namespace
 
-std::vector<std::string> synth_preset_names() { return {"tiny", "gpt-oss-20b", "gpt-oss-120b"}; }
+std::vector<std::string> synth_preset_names() { return {"tiny", "tiny-chat", "gpt-oss-20b", "gpt-oss-120b"}; }
 
 ModelConfig synth_preset(const std::string& name) {
   ModelConfig c = gpt_oss_base();
@@ -98,6 +98,15 @@ ModelConfig synth_preset(const std::string& name) {
     c.sliding_window = 8;
     c.eos_token_ids.clear();  // the harmony ids lie outside a 1000-token vocabulary
     c.pad_token_id = -1;
+  } else if (name == "tiny-chat") {  // the full o200k_harmony vocabulary, so text and chat prompts tokenize into it
+    c.num_hidden_layers = 3;
+    c.hidden_size = 64;
+    c.intermediate_size = 64;
+    c.num_local_experts = 8;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 2;
+    c.head_dim = 16;
+    c.sliding_window = 8;
   } else {
     std::string names;
     for (const std::string& n : synth_preset_names()) names += (names.empty() ? "" : ", ") + n;
