@@ -124,7 +124,7 @@ TEST_CASE("ossrun generate: greedy raw completion equals the Session's argmax co
   CHECK(r.out == tok.decode(out) + "\n");
 }
 
-TEST_CASE("ossrun generate: the same seed gives the same text, another seed other text; chat mode runs") {
+TEST_CASE("ossrun generate: the same seed gives the same text, another seed other text, chat mode runs") {
   const std::string base = "generate --model '" + text_checkpoint().string() + "' --prompt 'Once upon a time' --max-tokens 24";
   const Run a = run_ossrun(base + " --seed 5 --threads 1"), b = run_ossrun(base + " --seed 5"), c = run_ossrun(base + " --seed 6");
   REQUIRE(a.exit_code == 0);

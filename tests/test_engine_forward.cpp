@@ -305,7 +305,7 @@ TEST_CASE("engine forward: BF16 experts match a float64 reference on every ISA")
   check_against_reference(ExpertFormat::BF16, 200);
 }
 
-TEST_CASE("engine session: prefill batch sizes and token-by-token decode agree; reset replays; errors") {
+TEST_CASE("engine session: prefill batch sizes and token-by-token decode agree, reset replays, errors") {
   test::TempDir dir("ossrun-engine");
   const ModelConfig c = test::write_tiny_checkpoint(dir.path(), ExpertFormat::MXFP4, 7);
   auto ck = Checkpoint::open(dir.path());

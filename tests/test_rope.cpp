@@ -33,7 +33,7 @@ TEST_CASE("rope_frequencies: gpt-oss YaRN correction range, ramp and concentrati
   }
 }
 
-TEST_CASE("rope_frequencies: truncate rounds the correction range; plain RoPE has no concentration") {
+TEST_CASE("rope_frequencies: truncate rounds the correction range, plain RoPE has no concentration") {
   RopeConfig r = gpt_oss_rope();
   r.truncate = true;
   const RopeFrequencies t = rope_frequencies(r, 64);
