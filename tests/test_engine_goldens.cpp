@@ -115,14 +115,14 @@ void check_golden(const fs::path& file) {
       for (size_t i = 0; i < want.ids.size(); ++i) err = std::max(err, std::abs(row[want.ids[i]] - want.values[i]));
       if (!std::isnan(want.lse)) err = std::max(err, std::abs(lse_of(row) - want.lse));
       worst = std::max(worst, err / want.scale);
-      INFO("position " << pos << ": max |logit - golden| = " << err << ", max |golden| = " << want.scale);
-      CHECK(err / want.scale <= kTolerance);
+      CHECK_MESSAGE(err / want.scale <= kTolerance,
+                    "position " << pos << ": max |logit - golden| = " << err << ", max |golden| = " << want.scale);
       const int32_t top1 = engine::argmax(row);
       // Only an exact tie in the golden excuses a different top-1.
       if (top1 != want.top1) {
         const auto at = std::find(want.ids.begin(), want.ids.end(), top1);
         CHECK_MESSAGE((at != want.ids.end() && want.values[at - want.ids.begin()] == want.values[0]),
-                      "top-1 " << top1 << " but golden " << want.top1);
+                      "position " << pos << ": top-1 " << top1 << " but golden " << want.top1);
       }
       if (pos + 1 == static_cast<int64_t>(prompt.size())) last.assign(row.begin(), row.end());
     });
@@ -136,8 +136,8 @@ void check_golden(const fs::path& file) {
         const double margin = i < margins.size() ? margins[i] : INFINITY;
         double scale = 0;
         for (float v : logits) scale = std::max(scale, std::abs(static_cast<double>(v)));
-        INFO("greedy step " << i << ": " << next << " but golden " << greedy[i] << " (golden margin " << margin << ")");
-        CHECK(margin <= kTolerance * scale);
+        CHECK_MESSAGE(margin <= kTolerance * scale, "greedy step " << i << ": " << next << " but golden " << greedy[i]
+                                                                   << " (golden margin " << margin << ")");
         break;
       }
       logits = s.decode(next);
