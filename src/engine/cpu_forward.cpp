@@ -67,8 +67,8 @@ CpuForward::CpuForward(const Checkpoint& ck, const CpuForwardOptions& opt)
   ids_.resize(B * c.num_experts_per_tok);
   weights_.resize(B * c.num_experts_per_tok);
   cos_.resize(B * c.head_dim / 2);
-  partials_.resize(static_cast<size_t>(attention_partial_floats(layers_[0].attn, 1, kMaxDecodeSegments)));
   sin_.resize(B * c.head_dim / 2);
+  partials_.resize(static_cast<size_t>(attention_partial_floats(layers_[0].attn, 1, kMaxDecodeSegments)));
 }
 
 // Decode has one query: split each (query, KV head) pair's keys into segments so that there are about four
@@ -82,7 +82,8 @@ int64_t CpuForward::decode_segments(const AttentionShape& a, int64_t pos) const 
 std::string CpuForward::describe() const {
   return "CPU: all " + std::to_string(config_.num_hidden_layers) + " layers, " + cpu::isa_name(isa()) + " kernels, " +
          std::to_string(threads()) + (threads() == 1 ? " thread" : " threads") + ", " + experts_->describe() +
-         (matmul_ ? "; batches: oneDNN " + cpu::OnednnMatmul::isa() + " (split-bf16 inputs)" : std::string());
+         (matmul_ ? "; batches: oneDNN " + cpu::OnednnMatmul::isa() + " (split-bf16 inputs)" : std::string()) +
+         "; KV cache " + std::to_string((kv_cache_bytes() + (1 << 20) - 1) >> 20) + " MiB f32";
 }
 
 uint64_t CpuForward::kv_cache_bytes() const {

@@ -25,7 +25,7 @@ struct SessionOptions {
   int64_t ctx = 4096;                 // most positions (prompt + generated); at most max_position_embeddings
   int threads = 0;                    // <= 0: one per core
   std::optional<cpu::Isa> isa;        // kernel variant; default: cpu::default_isa()
-  int64_t prefill_batch = 128;        // tokens per prefill step
+  int64_t prefill_batch = 512;        // tokens per prefill step (more tokens per expert amortize its dequantization)
 };
 
 class Session {
