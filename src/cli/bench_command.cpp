@@ -12,6 +12,7 @@ void add_bench_command(CLI::App& app) {
   add_bench_memory(*bench);
   add_bench_kernels(*bench);
   add_bench_gpu(*bench);
+  add_bench_decode(*bench);
 }
 
 }  // namespace ossrun::cli

@@ -15,6 +15,9 @@ int main(int argc, char** argv) {
   ossrun::cli::add_synth_command(app);
   ossrun::cli::add_tokenize_command(app);
   ossrun::cli::add_bench_command(app);
+  ossrun::cli::add_generate_command(app);
+  ossrun::cli::add_logits_command(app);
+  ossrun::cli::add_perplexity_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,154 @@
+// `ossrun bench decode --model DIR [--tokens N] [--prompt-tokens P]`: the CPU engine's speed beside its
+// ceiling, measured in the same run.
+//
+// 1. The machine's read bandwidth (cpu_kernels' probe).
+// 2. Prefill of P random token ids: tok/s and GFLOP/s (2 per weight of the active path, plus attention).
+// 3. Decode of N greedy tokens after that prompt: tok/s, the bytes each token reads (dense weights, k
+//    experts per layer, lm_head, and the KV cache), the GB/s that implies and its share of the bandwidth.
+// Every weight page is touched before timing, so the figures are for a model resident in the page cache.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "cpu_kernels/memory_bandwidth.h"
+#include "cpu_kernels/thread_pool.h"
+#include "src/cli/bench_command.h"
+#include "src/cli/commands.h"
+#include "src/cli/session_flags.h"
+#include "src/engine/sampler.h"
+#include "src/model/inspect.h"
+
+namespace ossrun::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Reads one byte per page of every weight the forward pass uses (the embedding table: one row per token,
+// so it is left alone), so that page faults are not timed.
+void touch_weights(const ModelWeights& w) {
+  volatile uint8_t sink = 0;
+  auto touch = [&](const TensorView& t) {
+    for (size_t i = 0; i < t.bytes.size(); i += 4096) sink = sink + static_cast<uint8_t>(t.bytes[i]);
+  };
+  for (const LayerWeights& l : w.layers)
+    for (const TensorView* t : {&l.input_norm, &l.q_weight, &l.q_bias, &l.k_weight, &l.k_bias, &l.v_weight, &l.v_bias,
+                                &l.o_weight, &l.o_bias, &l.sinks, &l.post_attention_norm, &l.router_weight, &l.router_bias,
+                                &l.gate_up_blocks, &l.gate_up_scales, &l.down_blocks, &l.down_scales, &l.gate_up_weight,
+                                &l.down_weight, &l.gate_up_bias, &l.down_bias})
+      touch(*t);
+  touch(w.final_norm);
+  touch(w.lm_head);
+}
+
+// Weight bytes one decoded token reads: every dense tensor of every layer, k of the E expert slices per
+// layer, the final norm, lm_head, and one embedding row.
+struct TokenBytes {
+  uint64_t dense = 0, experts = 0, lm_head = 0;
+  uint64_t total() const { return dense + experts + lm_head; }
+};
+
+TokenBytes decode_weight_bytes(const ModelConfig& c) {
+  const CheckpointSummary s = summarize(c);
+  auto bytes = [&](Component k) { return s.by_component[static_cast<size_t>(k)].bytes; };
+  TokenBytes b;
+  b.dense = bytes(Component::Attention) + bytes(Component::Norms) + bytes(Component::Router) +
+            static_cast<uint64_t>(c.hidden_size) * 2;  // one bf16 embedding row
+  b.experts = s.expert_slice_bytes * static_cast<uint64_t>(c.num_experts_per_tok * c.num_hidden_layers);
+  b.lm_head = c.tie_word_embeddings ? bytes(Component::Embedding) : bytes(Component::LmHead);
+  return b;
+}
+
+// f32 K and V bytes that attention reads for a query at position pos (sliding layers: the window).
+uint64_t kv_bytes_read(const ModelConfig& c, int64_t pos) {
+  uint64_t n = 0;
+  for (LayerType t : c.layer_types) {
+    const int64_t keys = t == LayerType::SlidingAttention ? std::min(pos + 1, c.sliding_window) : pos + 1;
+    n += static_cast<uint64_t>(keys * c.kv_dim() * 2) * sizeof(float);
+  }
+  return n;
+}
+
+// Matmul FLOPs of prefilling n tokens from position 0: 2 per active weight per token (lm_head for the last
+// token only) plus 4 * q_dim per visible key per layer for the attention scores and the weighted sum.
+double prefill_flops(const ModelConfig& c, int64_t n) {
+  const CheckpointSummary s = summarize(c);
+  const double lm_head = static_cast<double>(c.vocab_size * c.hidden_size);
+  const double per_token = 2.0 * (static_cast<double>(s.active_params) - lm_head);
+  double attention = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (LayerType t : c.layer_types) {
+      const int64_t keys = t == LayerType::SlidingAttention ? std::min(i + 1, c.sliding_window) : i + 1;
+      attention += 4.0 * static_cast<double>(c.q_dim() * keys);
+    }
+  return per_token * static_cast<double>(n) + 2 * lm_head + attention;
+}
+
+}  // namespace
+
+void add_bench_decode(CLI::App& bench) {
+  auto* cmd = bench.add_subcommand("decode", "CPU engine: prefill and decode speed beside the measured read bandwidth");
+  struct Flags {
+    SessionFlags session;
+    int64_t tokens = 32;
+    int64_t prompt_tokens = 512;
+    uint64_t seed = 1;
+  };
+  auto f = std::make_shared<Flags>();
+  add_session_flags(*cmd, f->session, "Context size (default: prompt + decoded tokens)");
+  cmd->add_option("--tokens", f->tokens, "Tokens to decode (default 32)")->check(CLI::PositiveNumber);
+  cmd->add_option("--prompt-tokens", f->prompt_tokens, "Random prompt ids to prefill first (default 512)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", f->seed, "Seed of the random prompt (default 1)");
+  cmd->footer("Example:\n  ossrun bench decode --model ~/models/gpt-oss-20b --tokens 16");
+  cmd->callback([f] {
+    OpenModel m = open_model(f->session, f->prompt_tokens + f->tokens);
+    engine::Session& s = *m.session;
+    const ModelConfig& c = s.config();
+
+    std::printf("touching weights...\n");
+    std::fflush(stdout);
+    touch_weights(m.checkpoint->weights());
+    cpu::ReadBandwidth bw;
+    {
+      cpu::ThreadPool pool(cpu::ThreadPoolOptions{.threads = s.threads()});
+      bw = cpu::measure_read_bandwidth(pool, cpu::default_bandwidth_buffer_bytes(), /*passes=*/5);
+    }
+    std::printf("read bandwidth   %.2f GB/s (best of %d passes over %.0f MiB, %d threads; median %.2f GB/s)\n", bw.best_gbps,
+                bw.passes, static_cast<double>(bw.buffer_bytes) / (1 << 20), bw.threads, bw.median_gbps);
+
+    std::mt19937_64 rng(f->seed);
+    std::vector<int32_t> prompt(static_cast<size_t>(f->prompt_tokens));
+    for (int32_t& id : prompt) id = static_cast<int32_t>(rng() % static_cast<uint64_t>(c.vocab_size));
+    auto t0 = Clock::now();
+    std::span<const float> logits = s.prefill(prompt);
+    const double prefill_s = seconds_since(t0);
+    std::printf("prefill          %lld tokens in %.3f s: %.2f tok/s, %.2f GFLOP/s\n", static_cast<long long>(f->prompt_tokens),
+                prefill_s, static_cast<double>(f->prompt_tokens) / prefill_s,
+                prefill_flops(c, f->prompt_tokens) / prefill_s * 1e-9);
+
+    const TokenBytes wb = decode_weight_bytes(c);
+    uint64_t kv = 0;
+    t0 = Clock::now();
+    for (int64_t i = 0; i < f->tokens; ++i) {
+      kv += kv_bytes_read(c, s.position());
+      logits = s.decode(engine::argmax(logits));
+    }
+    const double decode_s = seconds_since(t0);
+    const double tok_s = static_cast<double>(f->tokens) / decode_s;
+    const double bytes_per_token = static_cast<double>(wb.total()) + static_cast<double>(kv) / static_cast<double>(f->tokens);
+    const double gb_s = bytes_per_token * tok_s * 1e-9;
+    std::printf("decode           %lld tokens in %.3f s: %.2f tok/s (%.1f ms/token)\n", static_cast<long long>(f->tokens),
+                decode_s, tok_s, 1e3 / tok_s);
+    std::printf("bytes per token  %.3f GB: dense %.3f GB, experts %.3f GB (%lld per layer), lm_head %.3f GB, KV %.3f MB\n",
+                bytes_per_token * 1e-9, static_cast<double>(wb.dense) * 1e-9, static_cast<double>(wb.experts) * 1e-9,
+                static_cast<long long>(c.num_experts_per_tok), static_cast<double>(wb.lm_head) * 1e-9,
+                static_cast<double>(kv) / static_cast<double>(f->tokens) * 1e-6);
+    std::printf("decode reads     %.2f GB/s = %.0f%% of the measured %.2f GB/s (goal: 70%%)\n", gb_s, 100 * gb_s / bw.best_gbps,
+                bw.best_gbps);
+  });
+}
+
+}  // namespace ossrun::cli

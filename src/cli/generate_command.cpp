@@ -1,0 +1,162 @@
+// `ossrun generate --model DIR --prompt TEXT [--chat]`: a completion streamed as it is sampled.
+//
+// Raw (default): the prompt is tokenized with special tokens recognised (so a harmony transcript can be
+// typed as text) and every generated token is printed.
+// --chat: the prompt is a harmony user message after the default system message, rendered for the
+// assistant to complete; the output is parsed as harmony messages and only the final channel is printed
+// (--show-analysis sends the other channels to stderr).
+// Generation stops at --max-tokens, at a harmony stop token (<|return|> 200002, <|call|> 200012) or at one
+// of config.json's eos ids; the stop token is not printed. What ran where and the prefill and decode
+// speeds go to stderr.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "src/cli/commands.h"
+#include "src/cli/session_flags.h"
+#include "src/engine/sampler.h"
+#include "src/model/error.h"
+#include "src/tokenizer/harmony.h"
+#include "src/tokenizer/harmony_parser.h"
+#include "src/tokenizer/streaming_decoder.h"
+#include "src/tokenizer/tokenizer.h"
+
+namespace ossrun::cli {
+namespace {
+
+constexpr int32_t kReturnToken = 200002;  // <|return|>
+constexpr int32_t kCallToken = 200012;    // <|call|>
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void write(FILE* f, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fflush(f);
+}
+
+// Where generated text goes: all of it (raw), or the final channel of the harmony output (chat).
+class OutputStream {
+ public:
+  OutputStream(const Tokenizer& tok, bool chat, bool show_analysis)
+      : chat_(chat), show_analysis_(show_analysis), raw_(tok), parser_(tok) {}
+
+  void push(TokenId id) {
+    if (!chat_) return write(stdout, raw_.push(id));
+    const bool was_content = parser_.in_content();
+    const std::string channel = was_content ? parser_.current().message.channel : std::string();
+    const std::string text = parser_.push(id);
+    // A delta belongs to the message that was in content before the token (the token may have ended it).
+    const std::string& ch = was_content ? channel : parser_.current().message.channel;
+    if (ch == "final")
+      write(stdout, text);
+    else if (show_analysis_ && !text.empty())
+      write(stderr, text);
+  }
+  void finish() {
+    if (!chat_) return write(stdout, raw_.finish() + "\n");
+    const std::string text = parser_.finish();
+    write(stdout, text + "\n");
+  }
+
+ private:
+  bool chat_, show_analysis_;
+  StreamingDecoder raw_;
+  HarmonyStreamParser parser_;
+};
+
+}  // namespace
+
+void add_generate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "Complete a prompt, streaming the tokens as they are sampled");
+  struct Flags {
+    SessionFlags session;
+    std::string prompt;
+    int64_t max_tokens = 256;
+    engine::SamplerOptions sampling;
+    std::optional<uint64_t> seed;
+    bool greedy = false;
+    bool chat = false;
+    bool show_analysis = false;
+    std::string reasoning = "medium";
+  };
+  auto f = std::make_shared<Flags>();
+  add_session_flags(*cmd, f->session, "Context size (default: prompt + --max-tokens)");
+  cmd->add_option("--prompt", f->prompt, "The text to complete")->required();
+  cmd->add_option("--max-tokens", f->max_tokens, "Most tokens to generate (default 256)")->check(CLI::PositiveNumber);
+  cmd->add_option("--temperature", f->sampling.temperature, "Sampling temperature; 0 is greedy (default 1.0)");
+  cmd->add_option("--top-p", f->sampling.top_p, "Nucleus sampling: keep the most likely tokens up to this mass (default 1: off)");
+  cmd->add_option("--top-k", f->sampling.top_k, "Keep the k most likely tokens (default 0: off)");
+  cmd->add_option("--min-p", f->sampling.min_p, "Drop tokens below min-p times the most likely one's probability (default 0: off)");
+  cmd->add_option("--seed", f->seed, "Random seed; the same seed gives the same output (default: random, printed)");
+  cmd->add_flag("--greedy", f->greedy, "Always take the most likely token (same as --temperature 0)");
+  cmd->add_flag("--chat", f->chat, "Send the prompt as a harmony user message and print the final answer");
+  cmd->add_option("--reasoning", f->reasoning, "--chat: reasoning effort in the system message (default medium)")
+      ->check(CLI::IsMember({"low", "medium", "high"}));
+  cmd->add_flag("--show-analysis", f->show_analysis, "--chat: print the other channels (chain of thought) to stderr");
+  cmd->footer("Examples:\n  ossrun generate --model ~/models/gpt-oss-20b --prompt 'The capital of France is' --greedy\n"
+              "  ossrun generate --model ~/models/gpt-oss-20b --chat --prompt 'What is 2 + 2?' --reasoning low");
+  cmd->callback([f] {
+    engine::SamplerOptions sampling = f->sampling;
+    if (f->greedy) sampling.temperature = 0;
+    sampling.seed = f->seed ? *f->seed : std::random_device{}();
+    engine::validate(sampling);
+
+    const Tokenizer tok = Tokenizer::from_model_dir(f->session.model);
+    std::vector<TokenId> prompt_tokens;
+    if (f->chat) {
+      SystemContent system;
+      system.reasoning_effort = f->reasoning == "low" ? ReasoningEffort::kLow
+                                : f->reasoning == "high" ? ReasoningEffort::kHigh
+                                                         : ReasoningEffort::kMedium;
+      const Message conversation[] = {Message::system(system), Message::user(f->prompt)};
+      prompt_tokens = HarmonyRenderer(tok).render_for_completion(conversation);
+    } else {
+      prompt_tokens = tok.encode_with_specials(f->prompt);
+    }
+    std::vector<int32_t> prompt(prompt_tokens.begin(), prompt_tokens.end());
+    if (prompt.empty()) throw InputError("--prompt is empty: there is nothing to complete");
+    OpenModel m = open_model(f->session, static_cast<int64_t>(prompt.size()) + f->max_tokens);
+    engine::Session& s = *m.session;
+    std::vector<int32_t> stop = {kReturnToken, kCallToken};
+    for (int64_t id : s.config().eos_token_ids) stop.push_back(static_cast<int32_t>(id));
+    if (!f->seed && sampling.temperature > 0) std::fprintf(stderr, "seed %llu\n", static_cast<unsigned long long>(sampling.seed));
+
+    engine::Sampler sampler(s.vocab_size(), sampling);
+    OutputStream out(tok, f->chat, f->show_analysis);
+    auto t0 = Clock::now();
+    std::span<const float> logits = s.prefill(prompt);
+    const double prefill_s = seconds_since(t0);
+
+    int64_t generated = 0, decoded = 0;
+    const char* reason = "--max-tokens reached";
+    t0 = Clock::now();
+    while (generated < f->max_tokens) {
+      const int32_t id = sampler.sample(logits);
+      if (std::find(stop.begin(), stop.end(), id) != stop.end()) {
+        reason = "stop token";
+        break;
+      }
+      out.push(static_cast<TokenId>(id));
+      ++generated;
+      if (generated == f->max_tokens) break;
+      if (s.position() == s.ctx()) {
+        reason = "context full";
+        break;
+      }
+      logits = s.decode(id);
+      ++decoded;
+    }
+    const double decode_s = seconds_since(t0);
+    out.finish();
+    std::fprintf(stderr, "prefill: %zu tokens, %.2f tok/s; decode: %lld tokens generated, %.2f tok/s (%s)\n",
+                 prompt.size(), static_cast<double>(prompt.size()) / prefill_s, static_cast<long long>(generated),
+                 decoded > 0 ? static_cast<double>(decoded) / decode_s : 0.0, reason);
+  });
+}
+
+}  // namespace ossrun::cli

@@ -1,0 +1,91 @@
+#include "src/engine/session.h"
+
+#include <algorithm>
+
+#include "src/engine/cpu_forward.h"
+#include "src/model/error.h"
+
+namespace ossrun::engine {
+namespace {
+
+// Logit rows computed per lm_head pass when every position's logits are wanted: 16 x vocab floats
+// (13 MB for gpt-oss), so the all-positions path needs no buffer of prompt x vocab.
+constexpr int64_t kLogitRowsPerPass = 16;
+
+}  // namespace
+
+Session::Session(const Checkpoint& ck, const SessionOptions& opt) {
+  const ModelConfig& c = ck.config();
+  if (opt.ctx < 1 || opt.ctx > c.max_position_embeddings)
+    throw InputError("context " + std::to_string(opt.ctx) + " is outside [1, " + std::to_string(c.max_position_embeddings) +
+                     "] (max_position_embeddings of " + ck.dir().string() + ")");
+  if (opt.prefill_batch < 1) throw InputError("prefill batch must be at least 1, found " + std::to_string(opt.prefill_batch));
+  const cpu::Isa isa = opt.isa ? *opt.isa : cpu::default_isa();
+  if (!cpu::isa_supported(isa)) throw InputError(std::string("this CPU cannot run the ") + cpu::isa_name(isa) + " kernels");
+  ctx_ = opt.ctx;
+  batch_ = std::min(opt.prefill_batch, opt.ctx);
+  forward_ = std::make_unique<CpuForward>(
+      ck, CpuForwardOptions{.ctx = ctx_, .max_batch = batch_, .threads = opt.threads, .isa = isa});
+  logits_.resize(static_cast<size_t>(std::min(kLogitRowsPerPass, batch_) * c.vocab_size));
+}
+
+Session::~Session() = default;
+
+int64_t Session::vocab_size() const { return forward_->config().vocab_size; }
+int Session::threads() const { return forward_->threads(); }
+const ModelConfig& Session::config() const { return forward_->config(); }
+std::string Session::describe() const { return forward_->describe(); }
+
+void Session::check(std::span<const int32_t> ids) const {
+  const int64_t V = vocab_size();
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= V)
+      throw InputError("token id " + std::to_string(ids[i]) + " (at index " + std::to_string(i) + ") is outside the vocabulary [0, " +
+                       std::to_string(V) + ")");
+  if (position_ + static_cast<int64_t>(ids.size()) > ctx_)
+    throw InputError("context full: " + std::to_string(position_) + " positions used, " + std::to_string(ids.size()) +
+                     " more do not fit in the context of " + std::to_string(ctx_) + " (raise --ctx)");
+}
+
+void Session::run_chunks(std::span<const int32_t> ids, const LogitsFn* on_logits) {
+  const int64_t V = vocab_size();
+  const int64_t rows_per_pass = static_cast<int64_t>(logits_.size()) / V;
+  for (size_t at = 0; at < ids.size();) {
+    const int64_t n = std::min<int64_t>(batch_, static_cast<int64_t>(ids.size() - at));
+    forward_->forward(ids.data() + at, n, position_);
+    if (on_logits) {
+      for (int64_t r0 = 0; r0 < n; r0 += rows_per_pass) {
+        const int64_t r1 = std::min(n, r0 + rows_per_pass);
+        forward_->logits(r0, r1, logits_.data());
+        for (int64_t r = r0; r < r1; ++r)
+          (*on_logits)(position_ + r, std::span<const float>(logits_.data() + (r - r0) * V, static_cast<size_t>(V)));
+      }
+    } else if (at + static_cast<size_t>(n) == ids.size()) {
+      forward_->logits(n - 1, n, logits_.data());  // only the very last row is wanted
+    }
+    position_ += n;
+    at += static_cast<size_t>(n);
+  }
+}
+
+std::span<const float> Session::prefill(std::span<const int32_t> ids) {
+  if (ids.empty()) throw InputError("prefill needs at least one token id");
+  check(ids);
+  run_chunks(ids, nullptr);
+  return {logits_.data(), static_cast<size_t>(vocab_size())};
+}
+
+void Session::prefill(std::span<const int32_t> ids, const LogitsFn& on_logits) {
+  check(ids);
+  run_chunks(ids, &on_logits);
+}
+
+std::span<const float> Session::decode(int32_t id) {
+  check(std::span(&id, 1));
+  forward_->forward(&id, 1, position_);
+  forward_->logits(0, 1, logits_.data());
+  ++position_;
+  return {logits_.data(), static_cast<size_t>(vocab_size())};
+}
+
+}  // namespace ossrun::engine

@@ -1,0 +1,68 @@
+// A generation session: the CPU forward pass, its KV cache and the position, for one sequence.
+//
+//   Session s(checkpoint, {.ctx = 4096, .threads = 8});
+//   auto last = s.prefill(prompt_ids);     // logits of the last prompt token (vocab floats)
+//   auto next = s.decode(sampled_id);      // logits after one more token
+//
+// Token ids are checked against the vocabulary and the context; a bad id or a full context is an
+// InputError naming the id or the sizes. Returned spans stay valid until the next call.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cpu_kernels/kernels.h"
+#include "src/model/checkpoint.h"
+
+namespace ossrun::engine {
+
+class CpuForward;
+
+struct SessionOptions {
+  int64_t ctx = 4096;                 // most positions (prompt + generated); at most max_position_embeddings
+  int threads = 0;                    // <= 0: one per core
+  std::optional<cpu::Isa> isa;        // kernel variant; default: cpu::default_isa()
+  int64_t prefill_batch = 512;        // tokens per prefill step (more tokens per expert amortize its dequantization)
+};
+
+class Session {
+ public:
+  Session(const Checkpoint& ck, const SessionOptions& opt = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Appends ids to the sequence and returns the logits after the last of them (ids non-empty).
+  std::span<const float> prefill(std::span<const int32_t> ids);
+  // Same, calling on_logits(position, logits) for every id in order.
+  using LogitsFn = std::function<void(int64_t position, std::span<const float> logits)>;
+  void prefill(std::span<const int32_t> ids, const LogitsFn& on_logits);
+  // Appends one id and returns the logits after it.
+  std::span<const float> decode(int32_t id);
+
+  // Forgets the sequence (position 0); keeps every buffer.
+  void reset() { position_ = 0; }
+  int64_t position() const { return position_; }
+  int64_t ctx() const { return ctx_; }
+  int64_t vocab_size() const;
+  int threads() const;
+  const ModelConfig& config() const;
+  // "CPU: all 24 layers, avx2 kernels, 2 threads, mxfp4 experts on the CPU"
+  std::string describe() const;
+
+ private:
+  void check(std::span<const int32_t> ids) const;
+  // on_logits null: only the logits after the last id, into logits_.
+  void run_chunks(std::span<const int32_t> ids, const LogitsFn* on_logits);
+
+  std::unique_ptr<CpuForward> forward_;
+  int64_t ctx_ = 0;
+  int64_t batch_ = 0;
+  int64_t position_ = 0;
+  std::vector<float> logits_;  // (rows_per_pass, vocab)
+};
+
+}  // namespace ossrun::engine
