@@ -13,8 +13,9 @@
 #include "src/engine/sampler.h"
 #include "src/engine/session.h"
 #include "src/model/checkpoint.h"
-#include "tests/support/temp_dir.h"
 #include "src/tokenizer/tokenizer.h"
+#include "tests/support/build_paths.h"
+#include "tests/support/temp_dir.h"
 #include "tests/test_engine_checkpoints.h"
 
 using namespace ossrun;
@@ -27,7 +28,7 @@ struct Run {
 };
 
 Run run_ossrun(const std::string& args, bool merge_stderr = false) {
-  const std::string cmd = std::string("'") + OSSRUN_BINARY + "' " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+  const std::string cmd = "'" + test::ossrun_binary() + "' " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null");
   Run r;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);

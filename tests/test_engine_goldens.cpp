@@ -21,6 +21,7 @@
 #include "src/engine/sampler.h"
 #include "src/engine/session.h"
 #include "src/model/checkpoint.h"
+#include "tests/support/build_paths.h"
 #include "tests/support/temp_dir.h"
 
 using namespace ossrun;
@@ -31,15 +32,9 @@ namespace {
 
 constexpr double kTolerance = 5e-3;  // max |logit - golden| / max |golden| per position
 
-// The build's paths, overridable for a test binary carried to another machine (the GPU host runs it there).
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::string(v) : fallback;
-}
-
 std::vector<fs::path> golden_files() {
   std::vector<fs::path> out;
-  const fs::path root = env_or("OSSRUN_GOLDEN_DIR", (fs::path(OSSRUN_SOURCE_DIR) / "tests" / "goldens").string());
+  const fs::path root = test::golden_dir();
   if (!fs::is_directory(root)) return out;
   for (const auto& entry : fs::directory_iterator(root))
     if (entry.is_directory() && fs::exists(entry.path() / "golden.json")) out.push_back(entry.path() / "golden.json");
@@ -104,7 +99,7 @@ void check_golden(const fs::path& file) {
   REQUIRE(g.at("logits").size() == prompt.size());
 
   test::TempDir dir("ossrun-golden");
-  std::string cmd = shell_quote(env_or("OSSRUN_BINARY", OSSRUN_BINARY)) + " synth " + shell_quote(dir.path().string()) + " --force";
+  std::string cmd = shell_quote(test::ossrun_binary()) + " synth " + shell_quote(dir.path().string()) + " --force";
   for (const std::string& a : synth_args) cmd += " " + shell_quote(a);
   cmd += " >/dev/null";
   REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "could not regenerate the checkpoint: " << cmd);

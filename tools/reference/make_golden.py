@@ -20,7 +20,7 @@ Output (JSON):
 """
 import argparse
 import json
-import math
+import os
 import sys
 
 import torch
@@ -29,16 +29,19 @@ from transformers import GptOssForCausalLM, Mxfp4Config
 
 
 def load_model(checkpoint: str) -> GptOssForCausalLM:
+    with open(os.path.join(checkpoint, "config.json")) as f:
+        quantized = "quantization_config" in json.load(f)
+    # MXFP4 experts are dequantized at load; a checkpoint with BF16 experts loads as it is.
+    extra = {"quantization_config": Mxfp4Config(dequantize=True)} if quantized else {}
     model = GptOssForCausalLM.from_pretrained(
-        checkpoint,
-        quantization_config=Mxfp4Config(dequantize=True),
-        dtype=torch.float32,
-        attn_implementation="eager",
-        local_files_only=True,
-    )
-    # Dequantized experts may come back in bf16; upcasting is exact and makes the whole forward fp32.
-    model = model.float().eval()
-    return model
+        checkpoint, dtype=torch.float32, attn_implementation="eager", local_files_only=True, **extra)
+    # Whatever dtype a loader left a tensor in, upcast it (exact from bf16) so the whole forward is fp32.
+    # (transformers refuses model.float() on a model it loaded through a quantizer.)
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point() and t.dtype != torch.float32:
+                t.data = t.data.float()
+    return model.eval()
 
 
 def rows_to_json(logits: torch.Tensor, full_rows_max: int) -> list:
