@@ -1,12 +1,12 @@
 #include "offload/belady.h"
 
-#include "offload/optimal_schedule.h"
-
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "offload/optimal_schedule.h"
 
 namespace ossrun::offload {
 namespace {

@@ -25,6 +25,12 @@ PolicyKind parse_policy(std::string_view name) {
   throw InputError("unknown policy \"" + std::string(name) + "\"; known: static, lru, lfu, router, belady");
 }
 
+PolicyTuning tuning_for(int experts, int k) {
+  PolicyTuning t;
+  t.router_half_life = t.lfu_half_life = 8.0 * experts / std::max(k, 1);
+  return t;
+}
+
 ExpertCache::ExpertCache(int experts, int slots) : slots_(slots) {
   if (experts < 1 || experts > 65536) throw std::invalid_argument("expert cache: experts must be 1..65536");
   if (slots < 0 || slots > experts)

@@ -29,13 +29,19 @@ const char* policy_name(PolicyKind kind);  // "static", "lru", "lfu", "router", 
 PolicyKind parse_policy(std::string_view name);
 
 // Knobs of the online policies (counts decay in tokens of this layer).
+// Knobs of the online policies (counts decay in tokens of this layer). The right half-life grows with how
+// rarely an expert is routed: averaging over a fixed number of uses per expert, not of tokens, balances
+// noise against following shifts in routing. tuning_for() sets it to 8 uses of an average expert
+// (8 x experts / k tokens: 64 for gpt-oss-20b, 256 for 120b), the best on synthetic traces of both shapes
+// (offload/README.md); to be re-checked on recorded gpt-oss traces.
 struct PolicyTuning {
-  double lfu_half_life = 256;
-  double router_half_life = 256;
+  double lfu_half_life = 64;  // LFU scores like the router policy: it is the router without hysteresis
+  double router_half_life = 64;
   // Hysteresis: a candidate replaces the weakest resident only if its score exceeds the weakest's by this
   // fraction, so two experts of nearly equal popularity do not take turns in one slot.
   double router_margin = 0.25;
 };
+PolicyTuning tuning_for(int experts, int k);
 
 class ExpertCache {
  public:

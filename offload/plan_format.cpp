@@ -78,15 +78,15 @@ std::string format_plan(const MemoryPlan& p) {
   for (const auto& l : p.layers) mapped += l.mapped_experts;
   out += row("experts", p.mapped.experts, slices(mapped, p.expert_slice_bytes));
 
-  out += "\nlayer  attention  KV positions     KV cache  GPU slots  locked  mmap  GPU hits  +locked\n";
+  out += "\nlayer  attention  KV positions     KV cache  GPU slots  locked  mmap  GPU hits  GPU+locked\n";
   for (int i = 0; i < L; ++i) {
     const LayerPlacement& l = p.layers[i];
-    out += line("%5d  %-9s  %12lld  %11s  %9d  %6d  %4d  %7.1f%%  %6.1f%%\n", i,
+    out += line("%5d  %-9s  %12lld  %11s  %9d  %6d  %4d  %7.1f%%  %9.1f%%\n", i,
                 l.type == LayerType::SlidingAttention ? "sliding" : "full", static_cast<long long>(l.kv_positions),
                 format_bytes(l.kv_bytes).c_str(), l.gpu_slots, l.locked_experts, l.mapped_experts, 100 * l.gpu_hit_rate,
                 100 * (l.gpu_hit_rate + l.locked_hit_rate));
   }
-  out += line("total  %-9s  %12s  %11s  %9d  %6d  %4d  %7.1f%%  %6.1f%%\n", "", "",
+  out += line("total  %-9s  %12s  %11s  %9d  %6d  %4d  %7.1f%%  %9.1f%%\n", "", "",
               format_bytes(p.cpu_only ? p.host.kv_cache : p.gpu.kv_cache).c_str(), p.gpu_slots(), p.locked_experts(),
               mapped, 100 * p.gpu_hit_rate(), 100 * (p.gpu_hit_rate() + p.locked_hit_rate()));
   out += p.from_router_stats ? "hit rates: expected from the saved router statistics\n"

@@ -22,6 +22,10 @@ struct DecayedCount {
   void add(int64_t step, double half_life, double amount);
 };
 
+// The half-life of the statistics saved next to the model: 65536 tokens, a few long conversations, so the
+// plan follows the user's workload without forgetting it between sessions.
+constexpr double kSavedStatsHalfLifeTokens = 65536;
+
 class RouterStats {
  public:
   static constexpr double kNoDecay = std::numeric_limits<double>::infinity();

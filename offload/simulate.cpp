@@ -1,7 +1,11 @@
 #include "offload/simulate.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <memory>
+#include <thread>
 
 #include "offload/belady.h"
 #include "src/model/error.h"
@@ -57,15 +61,14 @@ SimulationResult simulate(const Trace& trace, PolicyKind policy, const Simulatio
   const int clairvoyant_budget = std::isinf(o.uploads_per_step) ? std::numeric_limits<int>::max()
                                                                 : static_cast<int>(std::ceil(o.uploads_per_step));
   SimulationResult result{policy, std::vector<CacheCounters>(s.layers)};
-  CacheDecision decision;
-  // Layers are independent: one at a time keeps one cache in memory.
-  for (int l = 0; l < s.layers; ++l) {
+  auto run_layer = [&](int l) {
     std::unique_ptr<ExpertCache> cache =
         policy == PolicyKind::Belady
             ? make_belady_cache(trace, l, o.slots[l], clairvoyant_budget)
             : make_expert_cache(policy, s.experts, o.slots[l], o.tuning,
                                 prior.empty() ? std::span<const double>() : std::span<const double>(prior[l]));
     UploadBudget budget(o.uploads_per_step);
+    CacheDecision decision;
     CacheCounters& c = result.layers[l];
     for (int64_t t = 0; t < trace.tokens(); ++t) {
       auto ids = trace.ids(t, l);
@@ -75,7 +78,26 @@ SimulationResult simulate(const Trace& trace, PolicyKind policy, const Simulatio
       budget.spend(static_cast<int>(decision.admitted.size()));
       c.uploads += static_cast<int64_t>(decision.admitted.size());
     }
-  }
+  };
+  // Layers are independent: each worker takes the next layer until none is left.
+  [[maybe_unused]] const UploadBudget validated(o.uploads_per_step);  // a bad rate throws before any thread starts
+  const int threads = std::max(1, std::min<int>(o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()), s.layers));
+  std::atomic<int> next_layer{0};
+  std::vector<std::exception_ptr> errors(threads);
+  auto worker = [&](int w) {
+    try {
+      for (int l = next_layer++; l < s.layers; l = next_layer++) run_layer(l);
+    } catch (...) {
+      errors[w] = std::current_exception();
+      next_layer = s.layers;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 1; w < threads; ++w) pool.emplace_back(worker, w);
+  worker(0);
+  for (std::thread& t : pool) t.join();
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
   return result;
 }
 

@@ -36,6 +36,7 @@ struct SimulationOptions {
   // starting scores of lfu/router. Empty: static ranks by the whole trace's frequencies (the best fixed
   // placement there is), the others start from nothing.
   std::vector<std::vector<double>> prior;
+  int threads = 0;  // layers replayed in parallel; 0: one per hardware thread
 };
 
 struct CacheCounters {

@@ -1,5 +1,6 @@
 #include "offload/trace_synth.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <string>
@@ -24,7 +25,7 @@ struct LayerPopularity {
 
 }  // namespace
 
-Trace generate_synthetic_trace(const SyntheticTraceParams& p) {
+SyntheticTrace generate_synthetic_trace_scored(const SyntheticTraceParams& p) {
   validate_trace_shape(p.shape);
   check(p.tokens >= 1, "tokens must be at least 1, found " + std::to_string(p.tokens));
   check(std::isfinite(p.skew) && p.skew >= 0 && p.skew <= 8, "skew must be in [0, 8], found " + std::to_string(p.skew));
@@ -33,6 +34,8 @@ Trace generate_synthetic_trace(const SyntheticTraceParams& p) {
   check(p.burst_experts >= 0 && p.burst_experts <= p.shape.experts,
         "burst_experts must be in [0, experts], found " + std::to_string(p.burst_experts));
   check(std::isfinite(p.burst_boost) && p.burst_boost >= 1, "burst_boost must be >= 1, found " + std::to_string(p.burst_boost));
+  check(p.oracle_slots >= 0 && p.oracle_slots <= p.shape.experts,
+        "oracle_slots must be in [0, experts], found " + std::to_string(p.oracle_slots));
 
   const int L = p.shape.layers, E = p.shape.experts, k = p.shape.k;
   SplitMix64 rng(p.seed);
@@ -58,10 +61,14 @@ Trace generate_synthetic_trace(const SyntheticTraceParams& p) {
     }
   };
 
-  Trace trace(p.shape);
+  SyntheticTrace out{Trace(p.shape)};
+  Trace& trace = out.trace;
   trace.reserve(p.tokens);
   std::vector<uint16_t> ids(static_cast<size_t>(p.shape.ids_per_token()));
   std::vector<double> w(E);
+  std::vector<int> by_weight(E);
+  std::vector<uint8_t> in_oracle(E);
+  int64_t oracle_hits = 0;
   const double segment_end_probability = 1.0 / p.segment_tokens;
   start_segment();
   for (int64_t t = 0; t < p.tokens; ++t) {
@@ -72,6 +79,13 @@ Trace generate_synthetic_trace(const SyntheticTraceParams& p) {
         const size_t r = rng.below(E - 1);
         std::swap(lp.expert_at_rank[r], lp.expert_at_rank[r + 1]);
         reweigh(lp);
+      }
+      if (p.oracle_slots > 0) {  // the experts of highest weight right now (ties: lower id)
+        std::iota(by_weight.begin(), by_weight.end(), 0);
+        std::partial_sort(by_weight.begin(), by_weight.begin() + p.oracle_slots, by_weight.end(),
+                          [&](int a, int b) { return lp.weight[a] > lp.weight[b] || (lp.weight[a] == lp.weight[b] && a < b); });
+        std::fill(in_oracle.begin(), in_oracle.end(), 0);
+        for (int i = 0; i < p.oracle_slots; ++i) in_oracle[by_weight[i]] = 1;
       }
       // k draws without replacement: a drawn expert's weight is zeroed in the copy.
       w = lp.weight;
@@ -86,13 +100,15 @@ Trace generate_synthetic_trace(const SyntheticTraceParams& p) {
           u -= w[e];
         }
         ids[static_cast<size_t>(l) * k + i] = static_cast<uint16_t>(pick);
+        oracle_hits += in_oracle[pick];
         total -= w[pick];
         w[pick] = 0;
       }
     }
     trace.append_token(ids);
   }
-  return trace;
+  out.oracle_hit_rate = static_cast<double>(oracle_hits) / (static_cast<double>(p.tokens) * L * k);
+  return out;
 }
 
 }  // namespace ossrun::offload

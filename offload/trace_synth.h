@@ -10,6 +10,11 @@
 //    until the segment ends;
 //  - routing: k distinct experts drawn by weight without replacement (as top-k of a noisy router would).
 // The same parameters and seed give the same trace on every machine.
+//
+// The generator also scores the popularity oracle: a cache that, at every token, holds the `oracle_slots`
+// experts of highest current weight (free uploads). Tokens are drawn independently given the weights, so
+// no online policy can expect more hits; only a clairvoyant one (Belady) can, by knowing the draws. The
+// gap between the two is what routing randomness costs, not what a policy leaves on the table.
 #pragma once
 #include <cstdint>
 
@@ -26,9 +31,16 @@ struct SyntheticTraceParams {
   double segment_tokens = 256;    // mean burst segment length (>= 1)
   int burst_experts = 2;          // experts boosted per layer and segment (0 = no bursts)
   double burst_boost = 8;         // their weight factor
+  int oracle_slots = 0;           // slots per layer of the popularity oracle (0: not scored)
+};
+
+struct SyntheticTrace {
+  Trace trace;
+  double oracle_hit_rate = 0;  // of the popularity oracle with oracle_slots per layer
 };
 
 // Throws InputError for out-of-range parameters (negative skew, tokens < 1, probabilities outside [0, 1], ...).
-Trace generate_synthetic_trace(const SyntheticTraceParams& p);
+SyntheticTrace generate_synthetic_trace_scored(const SyntheticTraceParams& p);
+inline Trace generate_synthetic_trace(const SyntheticTraceParams& p) { return generate_synthetic_trace_scored(p).trace; }
 
 }  // namespace ossrun::offload

@@ -173,6 +173,19 @@ TEST_CASE("offload trace: synthetic traces are reproducible and as skewed as ask
   std::sort(top.begin(), top.end());
   CHECK(std::unique(top.begin(), top.end()) - top.begin() > 2);
 
+  // The popularity oracle: scoring it leaves the trace as it is; all slots hit everything, none nothing.
+  SyntheticTraceParams scored = p;
+  double previous = -1;
+  for (int slots : {0, 4, 8, 16, 32}) {
+    scored.oracle_slots = slots;
+    const SyntheticTrace s = generate_synthetic_trace_scored(scored);
+    CHECK(s.trace.raw() == generate_synthetic_trace(p).raw());
+    CHECK(s.oracle_hit_rate > previous);
+    previous = s.oracle_hit_rate;
+    if (slots == 0) CHECK(s.oracle_hit_rate == 0.0);
+    if (slots == 32) CHECK(s.oracle_hit_rate == 1.0);
+  }
+
   SyntheticTraceParams bad = p;
   bad.skew = -1;
   CHECK_THROWS_WITH_AS(generate_synthetic_trace(bad), doctest::Contains("skew"), InputError);
@@ -182,4 +195,7 @@ TEST_CASE("offload trace: synthetic traces are reproducible and as skewed as ask
   bad = p;
   bad.shape.k = 33;
   CHECK_THROWS_AS(generate_synthetic_trace(bad), InputError);
+  bad = p;
+  bad.oracle_slots = 33;
+  CHECK_THROWS_WITH_AS(generate_synthetic_trace(bad), doctest::Contains("oracle_slots"), InputError);
 }

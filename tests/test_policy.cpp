@@ -205,5 +205,8 @@ TEST_CASE("policy rules: bad arguments are rejected") {
   CHECK(d.admitted.size() == 2);
 
   CHECK(parse_policy("router") == PolicyKind::Router);
+  CHECK(tuning_for(32, 4).router_half_life == 64);   // gpt-oss-20b
+  CHECK(tuning_for(128, 4).router_half_life == 256);  // gpt-oss-120b
+  CHECK(tuning_for(128, 4).lfu_half_life == 256);
   CHECK_THROWS_WITH_AS(parse_policy("fifo"), doctest::Contains("known: static, lru, lfu, router, belady"), InputError);
 }

@@ -7,5 +7,7 @@
 namespace ossrun::cli {
 
 void add_inspect_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
+void add_simulate_command(CLI::App& app);
 
 }  // namespace ossrun::cli

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "ossrun 0.1.0");
   ossrun::cli::add_inspect_command(app);
+  ossrun::cli::add_plan_command(app);
+  ossrun::cli::add_simulate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
