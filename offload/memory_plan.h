@@ -114,7 +114,7 @@ MemoryPlan plan_memory(const PlanRequest& request);
 // The workspace terms, exposed for the engine (which allocates what the plan reserved) and the tests.
 uint64_t gpu_workspace_bytes(const ModelConfig& c, int64_t chunk);
 uint64_t host_workspace_bytes(const ModelConfig& c, int64_t chunk, bool cpu_only);
-uint64_t pinned_staging_bytes(const ModelConfig& c, int64_t chunk);
+uint64_t pinned_staging_bytes(const ModelConfig& c, int64_t chunk, uint64_t expert_slice_bytes);
 // KV positions a layer keeps for this context and chunk.
 int64_t kv_positions(const ModelConfig& c, int layer, int64_t context, int64_t chunk);
 

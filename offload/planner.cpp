@@ -154,6 +154,7 @@ std::string dense_breakdown(const GpuPlacement& g) {
 
 [[noreturn]] void ram_too_small(const PlanRequest& r, uint64_t needed, int64_t chunk, bool cpu_only) {
   const ModelConfig& c = r.config;
+  const uint64_t slice = summarize(c).expert_slice_bytes;
   std::string msg = "RAM budget " + format_bytes(r.ram_budget) + " is too small: ";
   if (cpu_only) {
     msg += "a CPU-only plan at context " + std::to_string(r.context) + " needs " + format_bytes(needed) + " (KV cache " +
@@ -165,15 +166,15 @@ std::string dense_breakdown(const GpuPlacement& g) {
     msg += fits > 0 ? " A context of up to " + std::to_string(fits) + " tokens fits (--ctx " + std::to_string(fits) + ")."
                     : " No context fits; at least " + format_bytes(cpu_only_required(c, 1, 1)) + " is needed.";
   } else {
-    msg += "the pinned staging (" + format_bytes(pinned_staging_bytes(c, chunk)) + ") and CPU expert workspace (" +
+    msg += "the pinned staging (" + format_bytes(pinned_staging_bytes(c, chunk, slice)) + ") and CPU expert workspace (" +
            format_bytes(host_workspace_bytes(c, chunk, false)) + ") for a prefill chunk of " + std::to_string(chunk) +
            " tokens need " + format_bytes(needed) + ".";
     const int64_t fits = largest_fitting(chunk, [&](int64_t t) {
-      return pinned_staging_bytes(c, t) + host_workspace_bytes(c, t, false) <= r.ram_budget;
+      return pinned_staging_bytes(c, t, slice) + host_workspace_bytes(c, t, false) <= r.ram_budget;
     });
     msg += fits > 0 ? " A prefill chunk of up to " + std::to_string(fits) + " tokens fits (--chunk " + std::to_string(fits) + ")."
                     : " Even a chunk of 1 token needs " +
-                          format_bytes(pinned_staging_bytes(c, 1) + host_workspace_bytes(c, 1, false)) + ".";
+                          format_bytes(pinned_staging_bytes(c, 1, slice) + host_workspace_bytes(c, 1, false)) + ".";
   }
   throw InputError(msg);
 }
@@ -196,9 +197,8 @@ uint64_t host_workspace_bytes(const ModelConfig& c, int64_t chunk, bool cpu_only
   return activations + dequant_tile_bytes(c);
 }
 
-uint64_t pinned_staging_bytes(const ModelConfig& c, int64_t chunk) {
+uint64_t pinned_staging_bytes(const ModelConfig& c, int64_t chunk, uint64_t slice) {
   const uint64_t T = chunk, H = c.hidden_size, k = c.num_experts_per_tok;
-  const uint64_t slice = summarize(c).expert_slice_bytes;
   const uint64_t exchange = T * (H + 2 * k + k * H) * kF32;  // normalised input, ids and weights, expert outputs
   return 2 * slice + exchange;
 }
@@ -263,7 +263,7 @@ MemoryPlan plan_memory(const PlanRequest& r) {
     allocate_greedy(curves, gpu_slots, slots);
     plan.gpu.experts = static_cast<uint64_t>(slots) * slice;
 
-    plan.host.pinned_staging = pinned_staging_bytes(c, chunk);
+    plan.host.pinned_staging = pinned_staging_bytes(c, chunk, slice);
     plan.host.workspace = host_workspace_bytes(c, chunk, /*cpu_only=*/false);
     const uint64_t needed = plan.host.pinned_staging + plan.host.workspace;
     if (needed > r.ram_budget) ram_too_small(r, needed, chunk, /*cpu_only=*/false);

@@ -4,9 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <functional>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -34,6 +32,17 @@ PlanRequest request(const ModelConfig& c, uint64_t vram, uint64_t ram, int64_t c
   return r;
 }
 
+// The number after "FLAG " in an error message (the suggestion it makes), or -1.
+int64_t suggested(const std::string& msg, const std::string& flag) {
+  const size_t at = msg.find(flag + " ");
+  if (at == std::string::npos) return -1;
+  size_t end = at + flag.size() + 1;
+  int64_t n = 0;
+  bool digits = false;
+  for (; end < msg.size() && msg[end] >= '0' && msg[end] <= '9'; ++end, digits = true) n = n * 10 + (msg[end] - '0');
+  return digits ? n : -1;
+}
+
 std::string plan_error(const PlanRequest& r) {
   try {
     plan_memory(r);
@@ -44,9 +53,8 @@ std::string plan_error(const PlanRequest& r) {
 }
 
 // Everything a plan must satisfy; reports the first broken rule.
-void check_plan(const PlanRequest& r, const MemoryPlan& p) {
+void check_plan(const PlanRequest& r, const CheckpointSummary& s, const MemoryPlan& p) {
   const ModelConfig& c = r.config;
-  const CheckpointSummary s = summarize(c);
   const int L = static_cast<int>(c.num_hidden_layers), E = static_cast<int>(c.num_local_experts);
   const uint64_t slice = s.expert_slice_bytes;
   REQUIRE(p.layers.size() == static_cast<size_t>(L));
@@ -94,10 +102,10 @@ TEST_CASE("planner: budgets are never exceeded, for the 20b and 120b shapes and 
   tied.tie_word_embeddings = true;
   int planned = 0, refused = 0;
   for (const ModelConfig& c : {gpt_oss_20b_config(), gpt_oss_120b_config(), tied, test::micro_config()}) {
-    for (uint64_t vram : {uint64_t{0}, 1 * GiB, 3 * GiB, 4 * GiB + 123457, 6 * GiB, 8 * GiB, 12 * GiB, 16 * GiB, 24 * GiB, 48 * GiB,
-                          80 * GiB, 141 * GiB}) {
-      for (uint64_t ram : {64 * MiB, 512 * MiB, 2 * GiB, 8 * GiB, 24 * GiB + 77, 64 * GiB, 256 * GiB}) {
-        for (int64_t ctx : {int64_t{1}, int64_t{100}, int64_t{8192}, c.max_position_embeddings}) {
+    const CheckpointSummary summary = summarize(c);
+    for (uint64_t vram : {uint64_t{0}, 1 * GiB, 3 * GiB, 4 * GiB + 123457, 8 * GiB, 16 * GiB, 48 * GiB, 141 * GiB}) {
+      for (uint64_t ram : {64 * MiB, 2 * GiB, 24 * GiB + 77, 64 * GiB, 256 * GiB}) {
+        for (int64_t ctx : {int64_t{1}, int64_t{8192}, c.max_position_embeddings}) {
           for (int64_t chunk : {1, 512, 4096}) {
             const PlanRequest r = request(c, vram, ram, ctx, chunk);
             const std::string err = plan_error(r);
@@ -110,7 +118,7 @@ TEST_CASE("planner: budgets are never exceeded, for the 20b and 120b shapes and 
             CAPTURE(ram);
             CAPTURE(ctx);
             CAPTURE(chunk);
-            check_plan(r, plan_memory(r));
+            check_plan(r, summary, plan_memory(r));
             ++planned;
           }
         }
@@ -118,7 +126,7 @@ TEST_CASE("planner: budgets are never exceeded, for the 20b and 120b shapes and 
     }
   }
   CHECK(planned > 500);
-  CHECK(refused > 100);
+  CHECK(refused > 50);
 }
 
 TEST_CASE("planner: a 20b plan on an 8 GiB GPU, by the numbers") {
@@ -217,9 +225,8 @@ TEST_CASE("planner: budgets too small say what would fit") {
   INFO(msg);
   CHECK(msg.find("VRAM budget 3.00 GiB cannot hold the dense part at context 131072") != std::string::npos);
   CHECK(msg.find("CPU-only (--vram 0)") != std::string::npos);
-  std::smatch m;
-  REQUIRE(std::regex_search(msg, m, std::regex("--ctx ([0-9]+)")));
-  const int64_t fits = std::stoll(m[1]);
+  const int64_t fits = suggested(msg, "--ctx");
+  REQUIRE(fits > 0);
   CHECK(plan_error(request(c, 3 * GiB, 16 * GiB, fits, 512)).empty());
   CHECK_FALSE(plan_error(request(c, 3 * GiB, 16 * GiB, fits + 1, 512)).empty());
 
@@ -228,15 +235,18 @@ TEST_CASE("planner: budgets too small say what would fit") {
 
   const std::string ram = plan_error(request(c, 0, 512 * MiB, 131072, 512));
   CHECK(ram.find("a CPU-only plan at context 131072 needs") != std::string::npos);
-  REQUIRE(std::regex_search(ram, m, std::regex("--ctx ([0-9]+)")));
-  CHECK(plan_error(request(c, 0, 512 * MiB, std::stoll(m[1]), 512)).empty());
+  const int64_t ram_fits = suggested(ram, "--ctx");
+  REQUIRE(ram_fits > 0);
+  CHECK(plan_error(request(c, 0, 512 * MiB, ram_fits, 512)).empty());
+  CHECK_FALSE(plan_error(request(c, 0, 512 * MiB, ram_fits + 1, 512)).empty());
 
   const std::string staging = plan_error(request(c, 8 * GiB, 256 * MiB, 8192, 4096));
   INFO(staging);
   CHECK(staging.find("pinned staging") != std::string::npos);
-  REQUIRE(std::regex_search(staging, m, std::regex("--chunk ([0-9]+)")));
-  CHECK(plan_error(request(c, 8 * GiB, 256 * MiB, 8192, std::stoll(m[1]))).empty());
-  CHECK_FALSE(plan_error(request(c, 8 * GiB, 256 * MiB, 8192, std::stoll(m[1]) + 1)).empty());
+  const int64_t chunk_fits = suggested(staging, "--chunk");
+  REQUIRE(chunk_fits > 0);
+  CHECK(plan_error(request(c, 8 * GiB, 256 * MiB, 8192, chunk_fits)).empty());
+  CHECK_FALSE(plan_error(request(c, 8 * GiB, 256 * MiB, 8192, chunk_fits + 1)).empty());
 
   CHECK(plan_error(request(c, 8 * GiB, 8 * GiB, 0)).find("context 0 is outside 1..131072") != std::string::npos);
   CHECK(plan_error(request(c, 8 * GiB, 8 * GiB, 200000)).find("outside 1..131072") != std::string::npos);
