@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   ossrun::cli::add_generate_command(app);
   ossrun::cli::add_logits_command(app);
   ossrun::cli::add_perplexity_command(app);
+  ossrun::cli::add_plan_command(app);
+  ossrun::cli::add_simulate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
