@@ -19,7 +19,7 @@
 
 using namespace ossrun;
 using namespace ossrun::synth;
-using testing::ScratchDir;
+using ossrun::test::TempDir;
 
 namespace {
 
@@ -38,7 +38,7 @@ void check_tensors_equal_generated(const Checkpoint& ck, const SyntheticWeights&
 }  // namespace
 
 TEST_CASE("synth round trip: a tiny checkpoint reads back with every tensor as generated") {
-  ScratchDir dir("roundtrip");
+  TempDir dir("roundtrip");
   const SynthConfig config = testing::tiny_config();
   const SynthOptions options{/*seed=*/42};
   const WriteReport report = write_synthetic_checkpoint(dir.path(), config, options, WriteOptions{.threads = 3});
@@ -76,7 +76,7 @@ TEST_CASE("synth round trip: a tiny checkpoint reads back with every tensor as g
 }
 
 TEST_CASE("synth sharding: --shard-size splits greedily in key order and the index names the right files") {
-  ScratchDir dir("shards");
+  TempDir dir("shards");
   const SynthConfig config = testing::tiny_config();
   constexpr uint64_t kCap = 700'000;
   write_synthetic_checkpoint(dir.path(), config, SynthOptions{}, WriteOptions{.max_shard_bytes = kCap});
@@ -121,7 +121,7 @@ TEST_CASE("synth sharding: --shard-size splits greedily in key order and the ind
 }
 
 TEST_CASE("synth determinism: same seed, same bytes, whatever the thread count or I/O path") {
-  ScratchDir one("threads1"), many("threads5"), other("seed2");
+  TempDir one("threads1"), many("threads5"), other("seed2");
   const SynthConfig config = testing::tiny_config({{"num_local_experts", 4}, {"num_experts_per_tok", 2}});
   write_synthetic_checkpoint(one.path(), config, SynthOptions{1},
                              WriteOptions{.max_shard_bytes = 1'000'000, .threads = 1, .direct_io = false});
@@ -139,7 +139,7 @@ TEST_CASE("synth determinism: same seed, same bytes, whatever the thread count o
 }
 
 TEST_CASE("synth --expert-format bf16 holds the same experts, dequantized and transposed to [E, in, out]") {
-  ScratchDir mx("mxfp4"), dense("bf16");
+  TempDir mx("mxfp4"), dense("bf16");
   const SynthOptions options{/*seed=*/9};
   write_synthetic_checkpoint(mx.path(), testing::tiny_config({}, ExpertFormat::MXFP4), options, WriteOptions{});
   write_synthetic_checkpoint(dense.path(), testing::tiny_config({}, ExpertFormat::BF16), options, WriteOptions{});
@@ -169,7 +169,7 @@ TEST_CASE("synth --expert-format bf16 holds the same experts, dequantized and tr
 }
 
 TEST_CASE("synth --sparse-experts leaves the expert weights as holes and everything else real") {
-  ScratchDir dir("sparse");
+  TempDir dir("sparse");
   const SynthConfig config = testing::tiny_config(
       {{"num_hidden_layers", 1}, {"hidden_size", 1024}, {"intermediate_size", 1024}, {"num_local_experts", 16}});
   SynthOptions options;
@@ -193,7 +193,7 @@ TEST_CASE("synth --sparse-experts leaves the expert weights as holes and everyth
 }
 
 TEST_CASE("synth refuses a non-empty directory unless told to replace the checkpoint in it") {
-  ScratchDir dir("nonempty");
+  TempDir dir("nonempty");
   std::filesystem::create_directories(dir.path());
   { std::ofstream(dir / "notes.txt") << "keep me"; }
   { std::ofstream(dir / "model-00007-of-00009.safetensors") << "stale"; }
@@ -203,7 +203,7 @@ TEST_CASE("synth refuses a non-empty directory unless told to replace the checkp
   CHECK(std::filesystem::exists(dir / "notes.txt"));
   CHECK(!std::filesystem::exists(dir / "model-00007-of-00009.safetensors"));
   CHECK(Checkpoint::open(dir.path())->shards().size() == 1);
-  ScratchDir file("notadir");
+  TempDir file("notadir");
   { std::ofstream(file.path()) << "x"; }
   CHECK_THROWS_AS(write_synthetic_checkpoint(file.path(), config, SynthOptions{}, WriteOptions{}), InputError);
 }

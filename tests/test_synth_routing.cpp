@@ -131,7 +131,7 @@ TEST_CASE("routing skew: a written checkpoint routes random inputs with the requ
   constexpr uint64_t kSeed = 21;
   for (double skew : {0.0, 1.0}) {
     INFO("skew " << skew);
-    testing::ScratchDir dir("routing");
+    ossrun::test::TempDir dir("routing");
     const SynthConfig config = testing::tiny_config(
         {{"num_hidden_layers", 2}, {"num_local_experts", 32}, {"hidden_size", 512}, {"intermediate_size", 32}});
     write_synthetic_checkpoint(dir.path(), config, SynthOptions{kSeed, skew}, WriteOptions{});

@@ -12,7 +12,7 @@
 #include "src/tokenizer/o200k_pattern.h"
 #include "src/tokenizer/tiktoken_file.h"
 #include "src/tokenizer/tokenizer_json_writer.h"
-#include "tests/tokenizer/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace ossrun {
 namespace {

@@ -1,11 +1,11 @@
 #include "src/model/checkpoint.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
 
 #include "src/model/error.h"
+#include "src/model/json_file.h"
 #include "src/model/tensor_specs.h"
 
 namespace ossrun {
@@ -19,14 +19,7 @@ constexpr const char* kSingleFile = "model.safetensors";
 
 // The shard file names the index maps tensors to, checked to be plain names inside the directory.
 std::map<std::string, std::string> read_weight_map(const fs::path& index_path) {
-  std::ifstream in(index_path);
-  if (!in) throw InputError(index_path.string() + ": cannot open");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw InputError(index_path.string() + ": not valid JSON: " + e.what());
-  }
+  const json j = read_json_file(index_path);
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     throw InputError(index_path.string() + ": has no \"weight_map\" object");
   std::map<std::string, std::string> map;

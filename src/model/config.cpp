@@ -1,10 +1,10 @@
 #include "src/model/config.h"
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "src/model/error.h"
+#include "src/model/json_file.h"
 
 namespace ossrun {
 namespace {
@@ -179,15 +179,7 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
 }
 
 ModelConfig load_model_config(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path.string() + ": cannot open (every checkpoint directory has a config.json)");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw InputError(path.string() + ": not valid JSON: " + e.what());
-  }
-  return parse_model_config(j, path.string());
+  return parse_model_config(read_json_file(path, "every checkpoint directory has a config.json"), path.string());
 }
 
 json model_config_to_json(const ModelConfig& c) {

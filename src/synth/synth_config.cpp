@@ -5,6 +5,7 @@
 #include <set>
 
 #include "src/model/error.h"
+#include "src/model/json_file.h"
 
 namespace ossrun::synth {
 namespace {
@@ -40,14 +41,7 @@ void alternate_layer_types(ModelConfig& c) {
 }
 
 json read_json_object(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path.string() + ": cannot open (--config-json)");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw InputError(path.string() + ": not valid JSON: " + e.what());
-  }
+  const json j = read_json_file(path, "--config-json");
   if (!j.is_object()) throw InputError(path.string() + ": --config-json needs a JSON object of config.json fields");
   return j;
 }

@@ -13,7 +13,7 @@
 
 #include "src/model/error.h"
 #include "src/tokenizer/data_paths.h"
-#include "tests/tokenizer/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace ossrun::test {
 
