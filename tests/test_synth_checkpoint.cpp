@@ -194,7 +194,6 @@ TEST_CASE("synth --sparse-experts leaves the expert weights as holes and everyth
 
 TEST_CASE("synth refuses a non-empty directory unless told to replace the checkpoint in it") {
   TempDir dir("nonempty");
-  std::filesystem::create_directories(dir.path());
   { std::ofstream(dir / "notes.txt") << "keep me"; }
   { std::ofstream(dir / "model-00007-of-00009.safetensors") << "stale"; }
   const SynthConfig config = testing::tiny_config();
@@ -203,9 +202,9 @@ TEST_CASE("synth refuses a non-empty directory unless told to replace the checkp
   CHECK(std::filesystem::exists(dir / "notes.txt"));
   CHECK(!std::filesystem::exists(dir / "model-00007-of-00009.safetensors"));
   CHECK(Checkpoint::open(dir.path())->shards().size() == 1);
-  TempDir file("notadir");
-  { std::ofstream(file.path()) << "x"; }
-  CHECK_THROWS_AS(write_synthetic_checkpoint(file.path(), config, SynthOptions{}, WriteOptions{}), InputError);
+  TempDir parent("notadir");
+  { std::ofstream(parent / "file") << "x"; }
+  CHECK_THROWS_AS(write_synthetic_checkpoint(parent / "file", config, SynthOptions{}, WriteOptions{}), InputError);
 }
 
 TEST_CASE("synth shard plan of the 20b and 120b presets matches the published checkpoints") {

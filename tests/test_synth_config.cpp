@@ -48,7 +48,7 @@ TEST_CASE("synth overrides: flags, --config-json and --set, with dependent field
   r.fields = {{"num_hidden_layers", 3}, {"vocab_size", 5000}, {"num_experts_per_tok", 2}, {"experts_per_token", 2}};
   r.expert_format = ExpertFormat::BF16;
   r.sets = {"rope_scaling.factor=16", "rope_theta=20000", "sliding_window=64"};
-  testing::ScratchDir dir("config");
+  ossrun::test::TempDir dir("config");
   std::filesystem::create_directories(dir.path());
   {
     std::ofstream(dir / "patch.json") << R"({"num_local_experts": 8, "swiglu_limit": 5.0})";

@@ -1,7 +1,6 @@
 #include "src/synth/synth_config.h"
 
 #include <cmath>
-#include <fstream>
 #include <set>
 
 #include "src/model/error.h"
