@@ -134,7 +134,7 @@ void bench_moe(KernelBenchReport& report, int reps, cudaStream_t stream) {
   const double bytes = kTopK * expert_bytes + kHidden * 4.0 /*x*/ + kHidden * 8.0 /*out read, written*/;
   // Every pipeline variant with the deterministic combine, then the atomic combine on the default pipeline.
   std::vector<std::pair<MoeCombine, MoePipeline>> variants;
-  for (MoePipeline p : {MoePipeline::Staged16x3, MoePipeline::Staged12x4, MoePipeline::Staged8x6, MoePipeline::Registers})
+  for (MoePipeline p : {MoePipeline::Staged16x3, MoePipeline::Staged12x4, MoePipeline::Staged24x2, MoePipeline::Staged8x2})
     variants.push_back({MoeCombine::Deterministic, p});
   variants.push_back({MoeCombine::Atomic, MoePipeline::Staged16x3});
   for (const auto& variant : variants) {

@@ -7,8 +7,8 @@
 //
 // Inputs. gate_up: each CTA scales x by 2^e (max|x| * 2^e in [2^14, 2^15)), splits it into fp16 hi + lo and
 // keeps it in shared memory in B order. down: the gate_up kernel writes the SwiGLU outputs in the same form
-// (scaled by a fixed 2^e that keeps every clamped activation below 2^15) to the workspace, and the down
-// kernel's B lanes read them through L1.
+// (scaled by a fixed 2^e that keeps every clamped activation below 2^15) to the workspace; the down kernel
+// copies them to shared memory when they fit beside its stages, else its B lanes read them through L1.
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -65,17 +65,10 @@ struct MoeArgs {
 // ---------------------------------------------------------------------------------------------------------
 // Pipeline variants
 
-// Register ring of 2 steps, 8 warps per CTA, 2 CTAs per SM (128 registers).
-struct RegisterConfig {
-  static constexpr int kWarps = 8, kMinCtas = 2;
-  template <Proj P>
-  using Steps = moe_steps::RegisterSteps<P, 2>;
-  __host__ __device__ static int warp_smem(int) { return 0; }
-};
-// cp.async stages: W warps per CTA, NS stages each, one CTA per SM.
+// W warps per CTA with NS stages each, one CTA per SM.
 template <int W, int NS>
 struct StagedConfig {
-  static constexpr int kWarps = W, kMinCtas = 1;
+  static constexpr int kWarps = W;
   template <Proj P>
   using Steps = moe_steps::StagedSteps<P, NS>;
   __host__ __device__ static int warp_smem(int G) { return moe_steps::staged_warp_bytes(NS, G); }
@@ -129,8 +122,8 @@ __device__ __forceinline__ int input_exponent(float max_abs) {
 
 
 
-// gate_up's inputs, in B order: xs[(b * 2 + p) * 16 + 4q + h] = part p of elements (32b + 8q + first(h),
-// + 4) of x * 2^e, for Gpad blocks (zeros past G). Returns e. All threads; synchronizes.
+// gate_up's inputs in B order (moe_steps::b_order_word): for block b, part p, word q, pair h, the elements
+// 32b + 8q + first(h) and + 4 of x * 2^e, for Gpad blocks (zeros past G). Returns e. All threads; synchronizes.
 template <int kWarps>
 __device__ int stage_inputs(uint32_t* xs, const float* x, int G, float* warp_max) {
   float m = 0.0f;
@@ -144,7 +137,8 @@ __device__ int stage_inputs(uint32_t* xs, const float* x, int G, float* warp_max
   const float scale = exp2_int(e);
   const int n = padded_blocks(32 * G) * 32;
   for (int i = threadIdx.x; i < n; i += kWarps * 32) {
-    const int b = i >> 5, p = (i >> 4) & 1, q = (i >> 2) & 3, h = i & 3;
+    // i = b_order_word(b, p, q, h) = (((step * 4 + q) * 4 + b % 4) * 2 + p) * 4 + h
+    const int h = i & 3, p = (i >> 2) & 1, b = ((i >> 7) << 2) | ((i >> 3) & 3), q = (i >> 5) & 3;
     const int e0 = 32 * b + 8 * q + mxfp4_device::pair_first_element(h);
     float v0 = 0.0f, v1 = 0.0f;
     if (b < G) v0 = __ldg(x + e0) * scale, v1 = __ldg(x + e0 + 4) * scale;
@@ -157,25 +151,10 @@ __device__ int stage_inputs(uint32_t* xs, const float* x, int G, float* warp_max
   return e;
 }
 
-struct SharedInputs {
-  const uint4* xs;
-  __device__ const uint4* base(int) const { return xs; }
-  __device__ uint4 load(const uint4* p) const { return *p; }
-};
-
-struct ActInputs {
-  const uint4* act_mma;  // (k, Gpad, 2, 4) uint4
-  int tiles_per_choice, gpad;
-  __device__ const uint4* base(int tile) const {
-    return act_mma + static_cast<size_t>(tile / tiles_per_choice) * gpad * 8;
-  }
-  __device__ uint4 load(const uint4* p) const { return __ldg(p); }
-};
-
 // act[c][j] = swiglu(W1 x + b1)[j] for every choice c and feature j, also written to act_mma for down.
 template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kWarps * 32, Cfg::kMinCtas) gate_up_swiglu_mxfp4_kernel(const MoeArgs a) {
-  extern __shared__ uint4 smem[];  // xs (Gpad(H), 2, 4) uint4, then each warp's Cfg::warp_smem bytes
+__global__ void __launch_bounds__(Cfg::kWarps * 32, 1) gate_up_swiglu_mxfp4_kernel(const MoeArgs a) {
+  extern __shared__ uint4 smem[];  // xs (Gpad(H) * 128 bytes), then each warp's Cfg::warp_smem bytes
   __shared__ ChosenRows chosen[kMoeMaxChoices];
   __shared__ float warp_max[Cfg::kWarps];
   load_chosen<Proj::GateUp>(chosen, a);
@@ -184,13 +163,14 @@ __global__ void __launch_bounds__(Cfg::kWarps * 32, Cfg::kMinCtas) gate_up_swigl
   const int gpad_h = padded_blocks(a.hidden);
   char* warp_smem = reinterpret_cast<char*>(smem + gpad_h * 8) + (threadIdx.x >> 5) * Cfg::warp_smem(ph.G);
   typename Cfg::template Steps<Proj::GateUp> warp(ph, chosen, a.pieces, a.tile_arrivals, Cfg::kWarps, warp_smem,
-                                                  a.x);  // the first loads start here
+                                                  a.x);  // the first copies start here
   const int x_exp = stage_inputs<Cfg::kWarps>(reinterpret_cast<uint32_t*>(smem), a.x, ph.G, warp_max);
   const float unscale = exp2_int(kInputMantissaTop - x_exp);
   const float act_scale = exp2_int(a.act_exp);
   const int I = a.intermediate, gpad_i = padded_blocks(I);
   const int g = warp.r.g, t = warp.r.t;
-  warp.run(SharedInputs{smem}, [&](int tile, float gate, float up) {
+  const moe_steps::SharedInputs inputs{static_cast<uint32_t>(__cvta_generic_to_shared(smem)), 0, ph.tiles_per_choice};
+  warp.run(inputs, [&](int tile, float gate, float up) {
     if (t != 0) return;
     const int c = tile / ph.tiles_per_choice, f = (tile - c * ph.tiles_per_choice) * 8 + g;
     const ChosenRows& e = chosen[c];
@@ -203,65 +183,82 @@ __global__ void __launch_bounds__(Cfg::kWarps * 32, Cfg::kMinCtas) gate_up_swigl
     a.act[static_cast<size_t>(c) * I + f] = v;
     __half hi, lo;
     split_f16(v * act_scale, hi, lo);
-    const int b = f >> 5, i = f & 7, slot = 4 * ((f >> 3) & 3) + mxfp4_device::element_pair(i);
-    uint16_t* dst = reinterpret_cast<uint16_t*>(a.act_mma) +
-                    (static_cast<size_t>(c) * gpad_i + b) * 64 + 2 * slot + mxfp4_device::element_half(i);
+    const int i = f & 7, hi_word = moe_steps::b_order_word(f >> 5, 0, (f >> 3) & 3, mxfp4_device::element_pair(i));
+    uint16_t* dst = reinterpret_cast<uint16_t*>(a.act_mma + static_cast<size_t>(c) * gpad_i * 32 + hi_word) +
+                    mxfp4_device::element_half(i);
     dst[0] = __half_as_ushort(hi);
-    dst[32] = __half_as_ushort(lo);
+    dst[8] = __half_as_ushort(lo);  // part 1 is 4 words further
   }, [](int) {});  // act is read by the next kernel: nothing to publish within this one
 }
 
 // y = W2 act[c] + b2 for every choice c, then out += sum over c of weight_c * y_c: either through partial[c]
-// and the last arrival per 16-row group (deterministic), or with float atomics.
-template <class Cfg>
-__global__ void __launch_bounds__(Cfg::kWarps * 32, Cfg::kMinCtas) down_combine_mxfp4_kernel(const MoeArgs a) {
-  extern __shared__ uint4 smem[];  // each warp's Cfg::warp_smem bytes
+// and the last arrival per 16-row group (deterministic), or with float atomics. kActInSmem: the k choices'
+// activations are first copied to shared memory (when they fit), else the B lanes read them through L1.
+template <class Cfg, bool kActInSmem>
+__global__ void __launch_bounds__(Cfg::kWarps * 32, 1) down_combine_mxfp4_kernel(const MoeArgs a) {
+  extern __shared__ uint4 smem[];  // [act_mma of the k choices], then each warp's Cfg::warp_smem bytes
   __shared__ ChosenRows chosen[kMoeMaxChoices];
   load_chosen<Proj::Down>(chosen, a);
   __syncthreads();
   const Phase ph = phase_of(Proj::Down, a.k, a.hidden, a.intermediate);
-  char* warp_smem = reinterpret_cast<char*>(smem) + (threadIdx.x >> 5) * Cfg::warp_smem(ph.G);
+  const int gpad_i = padded_blocks(a.intermediate);
+  const int act_bytes = kActInSmem ? a.k * gpad_i * 128 : 0;
+  if (kActInSmem) {
+    const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+    const char* src = reinterpret_cast<const char*>(a.act_mma);
+    for (int i = threadIdx.x; i < act_bytes / 16; i += Cfg::kWarps * 32) moe_steps::cp_async16(dst + 16 * i, src + 16 * i, true);
+    moe_steps::cp_async_commit();
+  }
+  char* warp_smem = reinterpret_cast<char*>(smem) + act_bytes + (threadIdx.x >> 5) * Cfg::warp_smem(ph.G);
   typename Cfg::template Steps<Proj::Down> warp(ph, chosen, a.pieces, a.tile_arrivals, Cfg::kWarps, warp_smem, a.x);
   const float unscale = exp2_int(kInputMantissaTop - a.act_exp);
   const int H = a.hidden, g = warp.r.g, t = warp.r.t, lane = warp.r.lane;
-  const ActInputs inputs{reinterpret_cast<const uint4*>(a.act_mma), ph.tiles_per_choice, padded_blocks(a.intermediate)};
-  warp.run(
-      inputs,
-      [&](int tile, float y_a, float y_b) {
-        const int c = tile / ph.tiles_per_choice, u = tile - c * ph.tiles_per_choice;
-        const int row_a = 16 * u + g, row_b = row_a + 8;
-        const ChosenRows& e = chosen[c];
-        float v_a = 0.0f, v_b = 0.0f;
-        if (e.ok) {
-          v_a = e.weight * (y_a * unscale + bf16_value(__ldg(e.bias + row_a)));
-          v_b = e.weight * (y_b * unscale + bf16_value(__ldg(e.bias + row_b)));
-        }
-        if (t != 0) return;
-        if (a.deterministic) {
-          a.partial[static_cast<size_t>(c) * H + row_a] = v_a;
-          a.partial[static_cast<size_t>(c) * H + row_b] = v_b;
-        } else {
-          atomicAdd(a.out + row_a, v_a);
-          atomicAdd(a.out + row_b, v_b);
-        }
-      },
-      [&](int tile) {
-        // Deterministic: count this choice's rows in; the last of the k adds all k in choice order.
-        if (!a.deterministic) return;
-        const int u = tile % ph.tiles_per_choice;
-        unsigned before = 0;
-        if (lane == 0) before = atomicAdd(a.group_arrivals + u, 1u);
-        before = __shfl_sync(0xffffffffu, before, 0);
-        if (before != static_cast<unsigned>(a.k - 1)) return;
-        __threadfence();
-        if (lane < 16) {
-          const int row = 16 * u + lane;
-          float sum = 0.0f;
-          for (int cc = 0; cc < a.k; ++cc) sum += __ldcg(a.partial + static_cast<size_t>(cc) * H + row);
-          a.out[row] += sum;
-        }
-        if (lane == 0) a.group_arrivals[u] = 0;  // ready for the next launch
-      });
+  auto finish = [&](int tile, float y_a, float y_b) {
+    const int c = tile / ph.tiles_per_choice, u = tile - c * ph.tiles_per_choice;
+    const int row_a = 16 * u + g, row_b = row_a + 8;
+    const ChosenRows& e = chosen[c];
+    float v_a = 0.0f, v_b = 0.0f;
+    if (e.ok) {
+      v_a = e.weight * (y_a * unscale + bf16_value(__ldg(e.bias + row_a)));
+      v_b = e.weight * (y_b * unscale + bf16_value(__ldg(e.bias + row_b)));
+    }
+    if (t != 0) return;
+    if (a.deterministic) {
+      a.partial[static_cast<size_t>(c) * H + row_a] = v_a;
+      a.partial[static_cast<size_t>(c) * H + row_b] = v_b;
+    } else {
+      atomicAdd(a.out + row_a, v_a);
+      atomicAdd(a.out + row_b, v_b);
+    }
+  };
+  auto arrive = [&](int tile) {
+    // Deterministic: count this choice's rows in; the last of the k adds all k in choice order.
+    if (!a.deterministic) return;
+    const int u = tile % ph.tiles_per_choice;
+    unsigned before = 0;
+    if (lane == 0) before = atomicAdd(a.group_arrivals + u, 1u);
+    before = __shfl_sync(0xffffffffu, before, 0);
+    if (before != static_cast<unsigned>(a.k - 1)) return;
+    __threadfence();
+    if (lane < 16) {
+      const int row = 16 * u + lane;
+      float sum = 0.0f;
+      for (int cc = 0; cc < a.k; ++cc) sum += __ldcg(a.partial + static_cast<size_t>(cc) * H + row);
+      a.out[row] += sum;
+    }
+    if (lane == 0) a.group_arrivals[u] = 0;  // ready for the next launch
+  };
+  if (kActInSmem) {
+    moe_steps::cp_async_wait<Cfg::template Steps<Proj::Down>::kStages - 1>();  // this thread's act copies
+    __syncthreads();                                                            // everyone's
+    warp.run(moe_steps::SharedInputs{static_cast<uint32_t>(__cvta_generic_to_shared(smem)),
+                                     static_cast<uint32_t>(gpad_i * 128), ph.tiles_per_choice},
+             finish, arrive);
+  } else {
+    warp.run(moe_steps::GlobalInputs{reinterpret_cast<const char*>(a.act_mma), static_cast<size_t>(gpad_i) * 128,
+                                     ph.tiles_per_choice},
+             finish, arrive);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -270,24 +267,30 @@ __global__ void __launch_bounds__(Cfg::kWarps * 32, Cfg::kMinCtas) down_combine_
 using MoeKernel = void (*)(MoeArgs);
 
 struct Launchable {
-  MoeKernel gate_up, down;
+  MoeKernel gate_up, down_act_in_smem, down_act_in_global;
   int threads;
   int (*warp_smem)(int G);
 };
 
 template <class Cfg>
 Launchable launchable() {
-  return {gate_up_swiglu_mxfp4_kernel<Cfg>, down_combine_mxfp4_kernel<Cfg>, Cfg::kWarps * 32, Cfg::warp_smem};
+  return {gate_up_swiglu_mxfp4_kernel<Cfg>, down_combine_mxfp4_kernel<Cfg, true>, down_combine_mxfp4_kernel<Cfg, false>,
+          Cfg::kWarps * 32, Cfg::warp_smem};
 }
 
-Launchable pick(MoePipeline p) {
+Launchable launchable(MoePipeline p) {
   switch (p) {
     case MoePipeline::Staged16x3: return launchable<StagedConfig<16, 3>>();
     case MoePipeline::Staged12x4: return launchable<StagedConfig<12, 4>>();
-    case MoePipeline::Staged8x6: return launchable<StagedConfig<8, 6>>();
-    case MoePipeline::Registers: return launchable<RegisterConfig>();
+    case MoePipeline::Staged24x2: return launchable<StagedConfig<24, 2>>();
+    case MoePipeline::Staged8x2: return launchable<StagedConfig<8, 2>>();
   }
   throw InputError("mxfp4_moe_matvec: unknown pipeline " + std::to_string(static_cast<int>(p)));
+}
+
+// Shared memory of the gate_up kernel: x in B order, then the warps' stages.
+size_t gate_up_smem(const Launchable& l, int hidden) {
+  return static_cast<size_t>(padded_blocks(hidden)) * 128 + static_cast<size_t>(l.threads / 32) * l.warp_smem(hidden / 32);
 }
 
 void launch_persistent(MoeKernel kernel, int threads, int total_steps, size_t smem, const MoeArgs& args,
@@ -323,8 +326,8 @@ const char* moe_pipeline_name(MoePipeline p) {
   switch (p) {
     case MoePipeline::Staged16x3: return "staged16x3";
     case MoePipeline::Staged12x4: return "staged12x4";
-    case MoePipeline::Staged8x6: return "staged8x6";
-    case MoePipeline::Registers: return "registers";
+    case MoePipeline::Staged24x2: return "staged24x2";
+    case MoePipeline::Staged8x2: return "staged8x2";
   }
   return "?";
 }
@@ -345,6 +348,7 @@ MoeWorkspace::MoeWorkspace(int hidden, int intermediate, int max_choices)
   OSSRUN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   OSSRUN_CUDA_CHECK(cudaDeviceGetAttribute(&threads_per_sm, cudaDevAttrMaxThreadsPerMultiProcessor, device));
   max_warps_ = sms * threads_per_sm / 32;  // no launch has more warps than fit on the device at once
+  OSSRUN_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem_, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   const size_t tiles = static_cast<size_t>(max_choices) * std::max(intermediate / 8, hidden / 16);
   act_ = DeviceBuffer<float>(static_cast<size_t>(max_choices) * intermediate);
   act_mma_ = DeviceBuffer<uint32_t>(static_cast<size_t>(max_choices) * padded_blocks(intermediate) * 32);
@@ -387,7 +391,12 @@ void mxfp4_moe_matvec(const ExpertSlotMxfp4* slots, const ExpertChoice* choices,
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0)
     throw InputError("mxfp4_moe_matvec: the input vector must be 16-byte aligned");
   const int act_exp = activation_exponent(swiglu);
-  const Launchable kernels = pick(pipeline);
+  // The requested pipeline, or the small one where this device's shared memory cannot hold it.
+  Launchable kernels = launchable(pipeline);
+  if (gate_up_smem(kernels, shape.hidden) > static_cast<size_t>(ws.max_smem_)) kernels = launchable(MoePipeline::Staged8x2);
+  if (gate_up_smem(kernels, shape.hidden) > static_cast<size_t>(ws.max_smem_))
+    throw InputError("mxfp4_moe_matvec: this device's " + std::to_string(ws.max_smem_) +
+                     " bytes of shared memory per block are too few for H=" + std::to_string(shape.hidden));
   if (k == 0) return;
 
   const MoeArgs args{slots,
@@ -410,12 +419,15 @@ void mxfp4_moe_matvec(const ExpertSlotMxfp4* slots, const ExpertChoice* choices,
                      ws.error_.get()};
   const Phase gate_up = phase_of(Proj::GateUp, k, shape.hidden, shape.intermediate);
   const Phase down = phase_of(Proj::Down, k, shape.hidden, shape.intermediate);
-  const int warps = kernels.threads / 32;
-  launch_persistent(kernels.gate_up, kernels.threads, gate_up.total_steps,
-                    padded_blocks(shape.hidden) * 128 + static_cast<size_t>(warps) * kernels.warp_smem(gate_up.G), args,
+  launch_persistent(kernels.gate_up, kernels.threads, gate_up.total_steps, gate_up_smem(kernels, shape.hidden), args,
                     stream);
-  launch_persistent(kernels.down, kernels.threads, down.total_steps,
-                    static_cast<size_t>(warps) * kernels.warp_smem(down.G), args, stream);
+  // down: the activations go to shared memory too when they fit beside the stages.
+  const size_t stages = static_cast<size_t>(kernels.threads / 32) * kernels.warp_smem(down.G);
+  const size_t act = static_cast<size_t>(k) * padded_blocks(shape.intermediate) * 128;
+  if (stages + act <= static_cast<size_t>(ws.max_smem_))
+    launch_persistent(kernels.down_act_in_smem, kernels.threads, down.total_steps, stages + act, args, stream);
+  else
+    launch_persistent(kernels.down_act_in_global, kernels.threads, down.total_steps, stages, args, stream);
 }
 
 }  // namespace ossrun::gpu

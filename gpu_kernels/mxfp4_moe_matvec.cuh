@@ -62,10 +62,11 @@ constexpr int kMoeMaxK = 4096;
 // The most choices one launch takes (each CTA keeps the chosen slices' pointers in shared memory).
 constexpr int kMoeMaxChoices = 16;
 
-// How the weights reach the tensor cores (gpu_kernels/mxfp4_moe_steps.cuh). Every variant computes the same
-// function; `ossrun bench gpu` compares them. StagedWxN: cp.async copies into N shared-memory stages per
-// warp, W warps per SM. Registers: each lane loads its own blocks 2 steps ahead.
-enum class MoePipeline : int { Staged16x3, Staged12x4, Staged8x6, Registers };
+// How the weights reach the tensor cores (gpu_kernels/mxfp4_moe_steps.cuh): StagedWxN copies them with
+// cp.async into N shared-memory stages per warp, W warps per SM. Every variant computes the same function;
+// `ossrun bench gpu` compares them. A device whose shared memory cannot hold the requested one (sm_86/89
+// have about 100 KB per SM) gets Staged8x2.
+enum class MoePipeline : int { Staged16x3, Staged12x4, Staged24x2, Staged8x2 };
 const char* moe_pipeline_name(MoePipeline p);
 
 enum class MoeCombine : int { Deterministic, Atomic };
@@ -89,6 +90,7 @@ class MoeWorkspace {
                                const SwigluParams&, MoeWorkspace&, cudaStream_t, MoeCombine, MoePipeline);
   int hidden_, intermediate_, max_choices_;
   int max_warps_;                          // the most warps a launch of either kernel has
+  int max_smem_;                           // shared memory one CTA may have on this device
   DeviceBuffer<float> act_;                // (max_choices, I)
   DeviceBuffer<uint32_t> act_mma_;         // (max_choices, G, 2, 16) fp16 pairs: act as the down kernel reads it
   DeviceBuffer<float> pieces_;             // (max_warps, 2, 16): partial sums of tiles split between warps

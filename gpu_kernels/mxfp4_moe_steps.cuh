@@ -21,11 +21,11 @@
 // (after one fence, when no load is in flight any more: a fence waits for them all) counts itself in; the
 // last of the tile's warps adds the pieces in warp order (deterministic) and finishes the tile.
 //
-// Feeding the weights. StagedSteps (the default) copies each tile in chunks of 2 steps (16 rows x 128
-// contiguous bytes) into a per-warp ring of shared-memory stages with cp.async, 4 rows x 128 bytes per
-// instruction, plus the tile's scales (16 * G contiguous bytes) once per tile; lanes then read their blocks
-// from shared memory. RegisterSteps loads each lane's blocks straight into registers, `depth` steps ahead:
-// every load instruction then touches 8-16 rows (as many cache lines), which the bench shows to be slower.
+// Feeding the weights. StagedSteps copies each tile in chunks of 2 steps (16 rows x 128 contiguous bytes)
+// into a per-warp ring of shared-memory stages with cp.async, 4 rows x 128 bytes per instruction, plus the
+// tile's scales (16 * G contiguous bytes) once per tile; lanes then read their blocks from shared memory.
+// (Loading each lane's blocks straight into registers makes every load instruction touch 8-16 rows, as
+// many cache lines, and needs scattered byte loads for the scales: slower, see NOTES.md.)
 #pragma once
 #include <cuda_runtime.h>
 
@@ -58,9 +58,6 @@ __host__ __device__ inline Phase phase_of(Proj p, int k, int hidden, int interme
 
 // Blocks per row rounded up to whole steps: the length of the input arrays in B order (zeros past G).
 __host__ __device__ inline int padded_blocks(int K) { return ((K / 32 + 3) / 4) * 4; }
-
-// Bytes of one tile's scales in shared memory (16 rows of G), rounded up to whole 16-byte copies.
-__host__ __device__ inline int tile_scale_bytes(int G) { return (16 * G + 15) / 16 * 16; }
 
 // A-row (0..15) to the tile's local weight row: gate_up pairs gate row 2f (A-row g) with up row 2f+1
 // (A-row g+8), so that one lane ends with both halves of a SwiGLU; down takes the rows in order.
@@ -202,10 +199,11 @@ __device__ __forceinline__ TileRows tile_rows(const ChosenRows* chosen, const Ph
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// StagedSteps: cp.async into a per-warp ring of NS stages.
+// Shared-memory and cp.async helpers (shared-window addresses).
 
+// 16 bytes from global to shared memory, asynchronously; `copy` false writes 16 zero bytes and reads nothing
+// (src must still be a valid address).
 __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool copy) {
-  // src-size 0 writes 16 zero bytes and reads nothing.
   asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(copy ? 16 : 0)
                : "memory");
 }
@@ -214,229 +212,215 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
+// Makes v opaque to the compiler, so that it keeps a lane constant in a register instead of recomputing it
+// inside the step loop.
+__device__ __forceinline__ uint32_t keep(uint32_t v) {
+  asm volatile("" : "+r"(v));
+  return v;
+}
 __device__ __forceinline__ uint4 lds128(uint32_t addr) {
   uint4 v;
   asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
   return v;
 }
 __device__ __forceinline__ uint32_t lds_u8(uint32_t addr) {
-  uint16_t v;
-  asm volatile("ld.shared.u8 %0, [%1];" : "=h"(v) : "r"(addr));
+  uint32_t v;
+  asm volatile("ld.shared.u8 %0, [%1];" : "=r"(v) : "r"(addr));
   return v;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Inputs in B order: per step j of a row (4 blocks), 4 rows q of 128 bytes (one per word of a block), each
+// holding the 8 B lanes' 16 bytes side by side: (t, part) at byte 32t + 16 part. So a B lane's 4 loads of a
+// step are 128 bytes apart, and the 8 B lanes of one load fill one 128-byte row: no bank conflict.
+
+// Index (in 32-bit words) of fp16 pair h of word q of block b, part p, in such an array.
+__host__ __device__ inline int b_order_word(int b, int p, int q, int h) {
+  return ((((b >> 2) * 4 + q) * 4 + (b & 3)) * 2 + p) * 4 + h;
+}
+
+// The 4 uint4 of one step for a B lane (pred true), nothing for the others (their registers keep zeros).
+struct SharedInputs {
+  uint32_t array;       // shared-window address of choice 0's array
+  uint32_t per_choice;  // bytes from one choice's array to the next (0: one array for every tile)
+  int tiles_per_choice;
+  __device__ uint32_t base(int tile) const { return array + (tile / tiles_per_choice) * per_choice; }
+  __device__ void load(uint32_t p, bool pred, uint4 (&x)[4]) const {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %16, 0;\n"
+        "@p ld.shared.v4.u32 {%0, %1, %2, %3}, [%17];\n"
+        "@p ld.shared.v4.u32 {%4, %5, %6, %7}, [%17+128];\n"
+        "@p ld.shared.v4.u32 {%8, %9, %10, %11}, [%17+256];\n"
+        "@p ld.shared.v4.u32 {%12, %13, %14, %15}, [%17+384];\n}"
+        : "+r"(x[0].x), "+r"(x[0].y), "+r"(x[0].z), "+r"(x[0].w), "+r"(x[1].x), "+r"(x[1].y), "+r"(x[1].z),
+          "+r"(x[1].w), "+r"(x[2].x), "+r"(x[2].y), "+r"(x[2].z), "+r"(x[2].w), "+r"(x[3].x), "+r"(x[3].y),
+          "+r"(x[3].z), "+r"(x[3].w)
+        : "r"(static_cast<int>(pred)), "r"(p));
+  }
+};
+struct GlobalInputs {
+  const char* array;  // choice 0's array
+  size_t per_choice;  // bytes from one choice's array to the next
+  int tiles_per_choice;
+  __device__ const char* base(int tile) const { return array + (tile / tiles_per_choice) * per_choice; }
+  __device__ void load(const char* p, bool pred, uint4 (&x)[4]) const {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %16, 0;\n"
+        "@p ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%17];\n"
+        "@p ld.global.nc.v4.u32 {%4, %5, %6, %7}, [%17+128];\n"
+        "@p ld.global.nc.v4.u32 {%8, %9, %10, %11}, [%17+256];\n"
+        "@p ld.global.nc.v4.u32 {%12, %13, %14, %15}, [%17+384];\n}"
+        : "+r"(x[0].x), "+r"(x[0].y), "+r"(x[0].z), "+r"(x[0].w), "+r"(x[1].x), "+r"(x[1].y), "+r"(x[1].z),
+          "+r"(x[1].w), "+r"(x[2].x), "+r"(x[2].y), "+r"(x[2].z), "+r"(x[2].w), "+r"(x[3].x), "+r"(x[3].y),
+          "+r"(x[3].z), "+r"(x[3].w)
+        : "r"(static_cast<int>(pred)), "l"(p));
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// StagedSteps: cp.async into a per-warp ring of NS stages of 2 steps each.
 
 constexpr int kChunkSteps = 2;                    // steps per stage
 constexpr int kStageRowBytes = kChunkSteps * 64;  // 8 blocks of a row
 constexpr int kStageBytes = 16 * kStageRowBytes;  // 2 KB
 
+// Bytes of one tile's scales in shared memory: 16 rows of G, plus room for the (masked) reads of lanes past
+// a row's end, in whole 16-byte copies.
+__host__ __device__ inline int tile_scale_bytes(int G) { return (16 * G + 4 + 15) / 16 * 16; }
+
 // Shared memory one warp needs for NS stages and NS tile-scale buffers.
 __host__ __device__ inline int staged_warp_bytes(int ns, int G) { return ns * (kStageBytes + tile_scale_bytes(G)); }
 
-// Block slot of (local row r, block i of the chunk) in a stage row. Lanes (g, t) and (g+1, t) read the same
-// block of neighbouring A-rows at once; flipping bit 2 for odd A-rows puts them in other banks.
+// Byte offset in a stage of (local row r, block i of the chunk). Lanes (g, t) and (g+1, t) read the same
+// block of neighbouring A-rows at once; flipping bit 2 of i for odd A-rows puts them in other banks.
 template <Proj P>
-__device__ __forceinline__ uint32_t stage_slot(int r, int i) {
+__device__ __forceinline__ uint32_t stage_offset(int r, int i) {
   const int a_row_parity = (P == Proj::GateUp ? r >> 1 : r) & 1;
   return static_cast<uint32_t>(r * kStageRowBytes + ((i ^ (a_row_parity << 2)) << 4));
 }
 
 template <Proj P, int NS>
 struct StagedSteps {
+  static_assert(kChunkSteps == 2, "run() picks the block offsets of step 0 and 1 of a chunk");
+  static constexpr int kStages = NS;
   WarpRange r;
   const ChosenRows* chosen;
   uint32_t stages;     // this warp's NS stages (shared-window address)
   uint32_t scale_buf;  // its NS tile-scale buffers, buffer tile % NS for tile
   int scale_bytes;
-  const void* dummy;  // any valid global address, for copies that write zeros
+  const char* dummy;  // a valid global address, for copies that only write zeros
   // The copy cursor: the next chunk to copy starts at step j of tile `tile`.
-  int c_tile, c_j, c_left, c_seq;
-  bool c_new_tile;
-  TileRows c_rows;
+  int c_tile, c_j, c_left;
+  bool c_new_tile, c_ok;
+  const char* c_src;    // this lane's first copy source in the tile: row lane/8, block lane%8
+  const char* c_scales;  // the tile's scales
+  uint32_t c_dst;        // this lane's first copy destination in stage 0
 
   __device__ StagedSteps(const Phase& phase, const ChosenRows* chosen_rows, float* pieces, unsigned* arrivals,
                          int warps_per_cta, char* warp_smem, const void* any_global)
-      : r(phase, pieces, arrivals, warps_per_cta), chosen(chosen_rows), dummy(any_global) {
+      : r(phase, pieces, arrivals, warps_per_cta), chosen(chosen_rows), dummy(static_cast<const char*>(any_global)) {
     stages = static_cast<uint32_t>(__cvta_generic_to_shared(warp_smem));
     scale_buf = stages + NS * kStageBytes;
     scale_bytes = tile_scale_bytes(phase.G);
-    c_tile = r.first_tile;
-    c_j = r.s_begin - r.first_tile * phase.steps;
+    c_dst = stages + stage_offset<P>(r.lane >> 3, r.lane & 7);
     c_left = r.s_end - r.s_begin;
-    c_seq = 0;
-    c_new_tile = true;
-    if (c_left > 0) c_rows = tile_rows(chosen, phase, c_tile);
-    for (int i = 0; i < NS - 1; ++i) copy_next();
+    if (c_left > 0) start_copy_tile(r.first_tile, r.s_begin - r.first_tile * phase.steps);
+#pragma unroll
+    for (int i = 0; i < NS - 1; ++i) copy_next(i);
   }
 
-  // Copies the next chunk (or commits an empty group when the range is done): one group per call.
-  __device__ void copy_next() {
+  __device__ void start_copy_tile(int tile, int j) {
+    c_tile = tile;
+    c_j = j;
+    c_new_tile = true;
+    const TileRows rows = tile_rows(chosen, r.ph, tile);
+    c_ok = rows.ok;
+    c_src = rows.ok ? reinterpret_cast<const char*>(rows.blocks) + ((r.lane >> 3) * r.ph.G + (r.lane & 7)) * 16 : dummy;
+    c_scales = rows.ok ? reinterpret_cast<const char*>(rows.scales) : dummy;
+  }
+
+  // Copies the next chunk into stage `stage` (or commits an empty group when the range is done).
+  __device__ void copy_next(int stage) {
     const Phase& ph = r.ph;
     if (c_left > 0) {
       const int n = min(kChunkSteps, min(ph.steps - c_j, c_left));
-      if (c_new_tile) {  // the tile's scales, 16 * G contiguous bytes
+      if (c_new_tile) {  // the tile's scales, 16 * G contiguous bytes, and zeros after them
         const uint32_t dst = scale_buf + (c_tile % NS) * scale_bytes;
-        for (int q = r.lane; q < ph.G; q += 32)
-          cp_async16(dst + 16 * q, c_rows.ok ? c_rows.scales + 16 * q : dummy, c_rows.ok);
+        for (int q = r.lane; 16 * q < scale_bytes; q += 32)
+          cp_async16(dst + 16 * q, c_ok && q < ph.G ? c_scales + 16 * q : dummy, c_ok && q < ph.G);
         c_new_tile = false;
       }
-      const uint32_t stage = stages + (c_seq % NS) * kStageBytes;
-      const int i = r.lane & 7, b = 4 * c_j + i;  // block i of the chunk
-      const bool live = c_rows.ok && i < 4 * n && b < ph.G;
+      // Rows lane/8 + 4k, block i = lane%8 of the chunk; a block past the chunk or the row is zero-filled
+      // (its source clamped to the row, so that the address stays valid).
+      const int i = r.lane & 7, b = 4 * c_j + i;
+      const bool live = c_ok && i < 4 * n && b < ph.G;
+      const char* src = c_src + static_cast<ptrdiff_t>(c_ok ? min(b, ph.G - 1) - i : 0) * 16;
+      const ptrdiff_t row_step = c_ok ? static_cast<ptrdiff_t>(ph.G) * 64 : 0;
 #pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int row = 4 * k + (r.lane >> 3);
-        cp_async16(stages_slot(stage, row, i), live ? c_rows.blocks + (static_cast<size_t>(row) * ph.G + b) * 16 : dummy,
-                   live);
-      }
+      for (int k = 0; k < 4; ++k) cp_async16(c_dst + stage * kStageBytes + k * 4 * kStageRowBytes, src + k * row_step, live);
       c_j += n;
       c_left -= n;
-      ++c_seq;
-      if (c_j == ph.steps && c_left > 0) {
-        ++c_tile;
-        c_j = 0;
-        c_new_tile = true;
-        c_rows = tile_rows(chosen, ph, c_tile);
-      }
+      if (c_j == ph.steps && c_left > 0) start_copy_tile(c_tile + 1, 0);
     }
     cp_async_commit();
   }
-  __device__ static uint32_t stages_slot(uint32_t stage, int row, int i) { return stage + stage_slot<P>(row, i); }
 
   template <typename XSource, typename Finish, typename Arrive>
   __device__ void run(const XSource& xsrc, Finish&& finish, Arrive&& arrive) {
     const Phase& ph = r.ph;
     const int g = r.g, t = r.t;
-    const bool b_lane = (g >> 1) == t;
-    const int part = g & 1;  // a B lane's column: 2t + part
+    const bool b_lane = keep((g >> 1) == t) != 0;
+    const int b_off = (t * 2 + (g & 1)) * 16;  // a B lane's 16 bytes in each 128-byte row of a step
     const int row_a = local_row<P>(g), row_b = local_row<P>(g + 8);
-    int tile = r.first_tile, j = r.s_begin - r.first_tile * ph.steps, seq = 0;
-    const uint4* xp = xsrc.base(tile) + ((4 * j + t) * 2 + part) * 4;
+    // This lane's blocks in stage 0, for step 0 and 1 of a chunk (blocks t and 4 + t).
+    const uint32_t a_s0 = keep(stages + stage_offset<P>(row_a, t)), a_s1 = keep(stages + stage_offset<P>(row_a, 4 + t));
+    const uint32_t b_s0 = keep(stages + stage_offset<P>(row_b, t)), b_s1 = keep(stages + stage_offset<P>(row_b, 4 + t));
+    int tile = r.first_tile, j = r.s_begin - r.first_tile * ph.steps;
+    auto xp = xsrc.base(tile) + j * 512 + b_off;
+    uint32_t sc = scale_buf + (tile % NS) * scale_bytes + row_a * ph.G + 4 * j + t;  // row a's scale of step j
+    const uint32_t sc_ab = keep((row_b - row_a) * ph.G);
+    const int t_end = keep(ph.G - t);  // this lane's block of step j is past the row's end when 4j >= t_end
     uint4 x[4] = {};
     float acc_a = 0.0f, acc_b = 0.0f;
-    for (int s = r.s_begin; s < r.s_end;) {
-      __syncwarp();  // every lane is done with the stage the next copy overwrites
-      copy_next();
-      cp_async_wait<NS - 1>();  // this chunk's group (and its tile's scales) have landed
-      __syncwarp();
-      const int n = min(kChunkSteps, min(ph.steps - j, r.s_end - s));
-      const uint32_t stage = stages + (seq % NS) * kStageBytes;
-      const uint32_t scales = scale_buf + (tile % NS) * scale_bytes;
+    int s = r.s_begin;
+    while (s < r.s_end) {
 #pragma unroll
-      for (int jj = 0; jj < kChunkSteps; ++jj) {
-        if (jj >= n) break;
-        const uint4 wa = lds128(stages_slot(stage, row_a, 4 * jj + t));
-        const uint4 wb = lds128(stages_slot(stage, row_b, 4 * jj + t));
-        // Past the row's end the blocks are zeros; their scale must stay finite (no inf * 0).
-        const int b = 4 * j + t;
-        const uint32_t sa = b < ph.G ? lds_u8(scales + row_a * ph.G + b) : 0u;
-        const uint32_t sb = b < ph.G ? lds_u8(scales + row_b * ph.G + b) : 0u;
-        if (b_lane) {
+      for (int st = 0; st < NS; ++st) {  // chunk in stage st
+        if (s < r.s_end) {
+          __syncwarp();  // every lane is done with the stage the next copy overwrites
+          copy_next((st + NS - 1) % NS);
+          cp_async_wait<NS - 1>();  // this chunk's group (and its tile's scales) have landed
+          __syncwarp();
+          const int n = min(kChunkSteps, min(ph.steps - j, r.s_end - s));
 #pragma unroll
-          for (int q = 0; q < 4; ++q) x[q] = xsrc.load(xp + q);
-        }
-        step_mma(wa, wb, sa, sb, x, acc_a, acc_b);
-        xp += 4 * 2 * 4;  // the next step: 4 blocks of 2 parts of 4 uint4
-        ++s;
-        if (++j == ph.steps || s == r.s_end) {
-          r.close_tile(tile, acc_a, acc_b, finish);
-          acc_a = acc_b = 0.0f;
-          if (j == ph.steps) {
-            j = 0;
-            ++tile;
-            if (s < r.s_end) xp = xsrc.base(tile) + (t * 2 + part) * 4;
+          for (int jj = 0; jj < kChunkSteps; ++jj) {
+            if (jj < n) {
+              const uint4 wa = lds128((jj == 0 ? a_s0 : a_s1) + st * kStageBytes);
+              const uint4 wb = lds128((jj == 0 ? b_s0 : b_s1) + st * kStageBytes);
+              // Past the row's end the blocks are zeros; their scales must not be inf (inf * 0).
+              const uint32_t mask = 4 * j < t_end ? 0xffu : 0u;
+              const uint32_t sa = lds_u8(sc) & mask, sb = lds_u8(sc + sc_ab) & mask;
+              xsrc.load(xp, b_lane, x);
+              step_mma(wa, wb, sa, sb, x, acc_a, acc_b);
+              xp += 512;
+              sc += 4;
+              ++s;
+              if (++j == ph.steps || s == r.s_end) {
+                r.close_tile(tile, acc_a, acc_b, finish);
+                acc_a = acc_b = 0.0f;
+                if (j == ph.steps && s < r.s_end) {
+                  j = 0;
+                  ++tile;
+                  xp = xsrc.base(tile) + b_off;
+                  sc = scale_buf + (tile % NS) * scale_bytes + row_a * ph.G + t;
+                }
+              }
+            }
           }
         }
       }
-      ++seq;
     }
     cp_async_wait<0>();
-    r.publish(finish, arrive);
-  }
-};
-
-// ---------------------------------------------------------------------------------------------------------
-// RegisterSteps: each lane loads its own blocks into a ring of D steps of registers.
-
-template <Proj P, int D>
-struct RegisterSteps {
-  struct Step {
-    uint4 a, b;
-    uint32_t sa, sb;
-  };
-  WarpRange r;
-  const ChosenRows* chosen;
-  // The load cursor: the next step to load is step j of tile `tile`; pa.. point at this lane's blocks of it.
-  const uint8_t *pa, *pb, *sa, *sb;
-  int tile, j, left;
-  bool ok;
-  Step ring[D];
-
-  __device__ RegisterSteps(const Phase& phase, const ChosenRows* chosen_rows, float* pieces, unsigned* arrivals,
-                           int warps_per_cta, char*, const void*)
-      : r(phase, pieces, arrivals, warps_per_cta), chosen(chosen_rows) {
-    left = r.s_end - r.s_begin;
-    if (left > 0) start_tile(r.first_tile, r.s_begin - r.first_tile * phase.steps);
-#pragma unroll
-    for (int i = 0; i < D; ++i) load_next(ring[i]);
-  }
-
-  __device__ void start_tile(int T, int j0) {
-    tile = T;
-    j = j0;
-    const TileRows rows = tile_rows(chosen, r.ph, T);
-    ok = rows.ok;
-    if (!ok) return;
-    const size_t ra = local_row<P>(r.g), rb = local_row<P>(r.g + 8), G = r.ph.G;
-    pa = rows.blocks + (ra * G + 4 * j0 + r.t) * 16;
-    pb = rows.blocks + (rb * G + 4 * j0 + r.t) * 16;
-    sa = rows.scales + ra * G + 4 * j0 + r.t;
-    sb = rows.scales + rb * G + 4 * j0 + r.t;
-  }
-
-  __device__ void load_next(Step& w) {
-    if (left <= 0) return;
-    const bool live = ok && 4 * j + r.t < r.ph.G;
-    w.a = live ? device_util::load_stream16(pa) : make_uint4(0, 0, 0, 0);
-    w.b = live ? device_util::load_stream16(pb) : make_uint4(0, 0, 0, 0);
-    w.sa = live ? __ldg(sa) : 0u;
-    w.sb = live ? __ldg(sb) : 0u;
-    if (ok) pa += 64, pb += 64, sa += 4, sb += 4;
-    if (--left > 0 && ++j == r.ph.steps) start_tile(tile + 1, 0);
-  }
-
-  template <typename XSource, typename Finish, typename Arrive>
-  __device__ void run(const XSource& xsrc, Finish&& finish, Arrive&& arrive) {
-    const Phase& ph = r.ph;
-    const int g = r.g, t = r.t;
-    const bool b_lane = (g >> 1) == t;
-    const int part = g & 1;
-    int cur = r.first_tile, jc = r.s_begin - r.first_tile * ph.steps;
-    const uint4* xp = xsrc.base(cur) + ((4 * jc + t) * 2 + part) * 4;
-    uint4 x[4] = {};
-    float acc_a = 0.0f, acc_b = 0.0f;
-    for (int s = r.s_begin; s < r.s_end; s += D) {
-#pragma unroll
-      for (int i = 0; i < D; ++i) {
-        if (s + i >= r.s_end) break;
-        const Step w = ring[i];
-        load_next(ring[i]);
-        if (b_lane) {
-#pragma unroll
-          for (int q = 0; q < 4; ++q) x[q] = xsrc.load(xp + q);
-        }
-        step_mma(w.a, w.b, w.sa, w.sb, x, acc_a, acc_b);
-        xp += 4 * 2 * 4;
-        if (++jc == ph.steps || s + i + 1 == r.s_end) {
-          r.close_tile(cur, acc_a, acc_b, finish);
-          acc_a = acc_b = 0.0f;
-          if (jc == ph.steps) {
-            jc = 0;
-            ++cur;
-            if (s + i + 1 < r.s_end) xp = xsrc.base(cur) + (t * 2 + part) * 4;
-          }
-        }
-      }
-    }
     r.publish(finish, arrive);
   }
 };
