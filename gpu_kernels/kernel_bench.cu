@@ -132,21 +132,16 @@ void bench_moe(KernelBenchReport& report, int reps, cudaStream_t stream) {
 
   const double expert_bytes = gu_rows * gu_g * 17.0 + gu_rows * 2.0 + dn_rows * dn_g * 17.0 + dn_rows * 2.0;
   const double bytes = kTopK * expert_bytes + kHidden * 4.0 /*x*/ + kHidden * 8.0 /*out read, written*/;
-  // Every pipeline variant with the deterministic combine, then the atomic combine on the default pipeline.
-  std::vector<std::pair<MoeCombine, MoePipeline>> variants;
-  for (MoePipeline p : {MoePipeline::Staged16x3, MoePipeline::Staged12x4, MoePipeline::Staged24x2, MoePipeline::Staged8x2})
-    variants.push_back({MoeCombine::Deterministic, p});
-  variants.push_back({MoeCombine::Atomic, MoePipeline::Staged16x3});
-  for (const auto& variant : variants) {
-    const MoeCombine combine = variant.first;
-    const MoePipeline pipeline = variant.second;
-    const std::string name = std::string("mxfp4_moe_matvec ") + moe_pipeline_name(pipeline) + " " +
-                             (combine == MoeCombine::Deterministic ? "det" : "atomic");
-    time_both_ways(report, name, "H=2880 I=2880 k=4 of 32", bytes, kGroup, reps, stream, [&](cudaStream_t s) {
-      for (int n = 0; n < kGroup; ++n)
-        mxfp4_moe_matvec(slots_d.get(), choices_d.get() + n * kTopK, kTopK, x.get(), out.get(), shape, SwigluParams{},
-                         ws, s, combine, pipeline);
-    });
+  for (MoeCombine combine : {MoeCombine::Deterministic, MoeCombine::Atomic}) {
+    for (Mxfp4Lut lut : {Mxfp4Lut::F32x2, Mxfp4Lut::Bf16x2}) {
+      const std::string name = std::string("mxfp4_moe_matvec ") + mxfp4_lut_name(lut) + " " +
+                               (combine == MoeCombine::Deterministic ? "det" : "atomic");
+      time_both_ways(report, name, "H=2880 I=2880 k=4 of 32", bytes, kGroup, reps, stream, [&](cudaStream_t s) {
+        for (int n = 0; n < kGroup; ++n)
+          mxfp4_moe_matvec(slots_d.get(), choices_d.get() + n * kTopK, kTopK, x.get(), out.get(), shape,
+                           SwigluParams{}, ws, s, combine, lut);
+      });
+    }
   }
   ws.check_errors();
 }
