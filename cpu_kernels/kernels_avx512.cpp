@@ -60,12 +60,22 @@ inline __m512 load_bf16x16(const uint16_t* p, int64_t n = 16) {
 // ---- bf16 matvec ------------------------------------------------------------------------------------------------
 // bf16 reads need two integer ops per 16 values, far below what memory delivers, so the plain widening suffices.
 
+// How far ahead of the current read the weight kernels prefetch. On a 16-core Sapphire Rapids Xeon the hardware
+// prefetchers alone left 16 threads of bf16 matvec at 91 GB/s against a 110 GB/s read stream; prefetching 4 KiB
+// ahead gave 108 (1 KiB: 98, 2 KiB: 104). Prefetches past the end of a tensor are harmless (they never fault).
+constexpr int64_t kPrefetchBytes = 4096;
+inline void prefetch_ahead(const void* p) {
+  _mm_prefetch(static_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0);
+}
+
 // W[r, :] . x for one bf16 row. One row at a time so that each thread reads one sequential stream (interleaving
 // rows cost half the bandwidth on Zen 5); four accumulators hide the FMA latency.
 float dot_bf16_row(const uint16_t* w, const float* x, int64_t K) {
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   int64_t k = 0;
-  for (; k + 64 <= K; k += 64) {
+  for (; k + 64 <= K; k += 64) {  // 128 bytes: two cache lines
+    prefetch_ahead(w + k);
+    prefetch_ahead(w + k + 32);
     for (int v = 0; v < 4; ++v) {
       acc[v] = _mm512_fmadd_ps(load_bf16x16(w + k + 16 * v), _mm512_loadu_ps(x + k + 16 * v), acc[v]);
     }
@@ -144,6 +154,7 @@ float dot_mxfp4_row(const uint8_t* blocks, const uint8_t* scales, const float* x
   };
   int64_t g = 0;
   for (; g + 2 <= G; g += 2) {
+    if ((g & 3) == 0) prefetch_ahead(blocks + g * kBlockBytes);  // one cache line per 4 blocks
     accumulate_block(g, acc[0]);
     accumulate_block(g + 1, acc[1]);
   }
