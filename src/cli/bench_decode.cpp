@@ -1,10 +1,11 @@
 // `ossrun bench decode --model DIR [--tokens N] [--prompt-tokens P]`: the CPU engine's speed beside its
 // ceiling, measured in the same run.
 //
-// 1. The machine's read bandwidth (cpu_kernels' probe).
-// 2. Prefill of P random token ids: tok/s and GFLOP/s (2 per weight of the active path, plus attention).
-// 3. Decode of N greedy tokens after that prompt: tok/s, the bytes each token reads (dense weights, k
-//    experts per layer, lm_head, and the KV cache), the GB/s that implies and its share of the bandwidth.
+// 1. Prefill of P random token ids: tok/s and GFLOP/s (2 per weight of the active path, plus attention).
+// 2. Decode of N greedy tokens after that prompt: tok/s, the bytes each token reads (dense weights, k
+//    experts per layer, lm_head, and the KV cache) and the GB/s that implies, beside the machine's read
+//    bandwidth measured by cpu_kernels' probe in passes interleaved with the decoded tokens, so that both
+//    see the same conditions (other processes, clocks). The share of the best pass is the figure of merit.
 // Every weight page is touched before timing, so the figures are for a model resident in the page cache.
 #include <algorithm>
 #include <chrono>
@@ -111,13 +112,8 @@ void add_bench_decode(CLI::App& bench) {
     std::printf("touching weights...\n");
     std::fflush(stdout);
     touch_weights(m.checkpoint->weights());
-    cpu::ReadBandwidth bw;
-    {
-      cpu::ThreadPool pool(cpu::ThreadPoolOptions{.threads = s.threads()});
-      bw = cpu::measure_read_bandwidth(pool, cpu::default_bandwidth_buffer_bytes(), /*passes=*/5);
-    }
-    std::printf("read bandwidth   %.2f GB/s (best of %d passes over %.0f MiB, %d threads; median %.2f GB/s)\n", bw.best_gbps,
-                bw.passes, static_cast<double>(bw.buffer_bytes) / (1 << 20), bw.threads, bw.median_gbps);
+    cpu::ThreadPool probe_pool(cpu::ThreadPoolOptions{.threads = s.threads()});
+    cpu::ReadBandwidthProbe probe(probe_pool, cpu::default_bandwidth_buffer_bytes());
 
     std::mt19937_64 rng(f->seed);
     std::vector<int32_t> prompt(static_cast<size_t>(f->prompt_tokens));
@@ -131,12 +127,17 @@ void add_bench_decode(CLI::App& bench) {
 
     const TokenBytes wb = decode_weight_bytes(c);
     uint64_t kv = 0;
-    t0 = Clock::now();
+    double decode_s = 0;
+    std::vector<double> bw{probe.pass_gbps()};  // one pass before the first token too
     for (int64_t i = 0; i < f->tokens; ++i) {
       kv += kv_bytes_read(c, s.position());
+      t0 = Clock::now();
       logits = s.decode(engine::argmax(logits));
+      decode_s += seconds_since(t0);
+      bw.push_back(probe.pass_gbps());
     }
-    const double decode_s = seconds_since(t0);
+    std::sort(bw.begin(), bw.end());
+    const double bw_best = bw.back(), bw_median = bw[bw.size() / 2];
     const double tok_s = static_cast<double>(f->tokens) / decode_s;
     const double bytes_per_token = static_cast<double>(wb.total()) + static_cast<double>(kv) / static_cast<double>(f->tokens);
     const double gb_s = bytes_per_token * tok_s * 1e-9;
@@ -146,8 +147,10 @@ void add_bench_decode(CLI::App& bench) {
                 bytes_per_token * 1e-9, static_cast<double>(wb.dense) * 1e-9, static_cast<double>(wb.experts) * 1e-9,
                 static_cast<long long>(c.num_experts_per_tok), static_cast<double>(wb.lm_head) * 1e-9,
                 static_cast<double>(kv) / static_cast<double>(f->tokens) * 1e-6);
-    std::printf("decode reads     %.2f GB/s = %.0f%% of the measured %.2f GB/s (goal: 70%%)\n", gb_s, 100 * gb_s / bw.best_gbps,
-                bw.best_gbps);
+    std::printf("read bandwidth   %.2f GB/s best, %.2f GB/s median (%zu passes over %.0f MiB between the decoded tokens, %d threads)\n",
+                bw_best, bw_median, bw.size(), static_cast<double>(probe.buffer_bytes()) / (1 << 20), s.threads());
+    std::printf("decode reads     %.2f GB/s = %.0f%% of the best measured %.2f GB/s (%.0f%% of the median; goal: 70%%)\n", gb_s,
+                100 * gb_s / bw_best, bw_best, 100 * gb_s / bw_median);
   });
 }
 

@@ -97,6 +97,8 @@ void CpuForward::forward(const int32_t* ids, int64_t n, int64_t pos0) {
   const int64_t H = c.hidden_size, E = c.num_local_experts, K = c.num_experts_per_tok;
   const int64_t half = c.head_dim / 2;
   const float eps = static_cast<float>(c.rms_norm_eps);
+  if (n < 1 || n > max_batch_)
+    throw std::logic_error("forward of " + std::to_string(n) + " tokens; the workspaces hold 1 to " + std::to_string(max_batch_));
   batch_n_ = n;
 
   // x = embed[token]
