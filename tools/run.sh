@@ -12,7 +12,7 @@ mkdir -p build
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="${OSSRUN_CUDA_ARCHS:-86;89;90;120}" >build/release.configure.log 2>&1 ||
   { cat build/release.configure.log; exit 1; }
-cmake --build build/release -j "$(nproc)"
+cmake --build build/release -j "$(nproc)" --target ossrun
 ossrun=build/release/src/cli/ossrun
 
 model=models/tiny-chat
