@@ -92,6 +92,13 @@ uint64_t CpuForward::kv_cache_bytes() const {
   return n;
 }
 
+uint64_t CpuForward::host_bytes() const {
+  uint64_t floats = x_.size() + t_.size() + q_.size() + k_.size() + v_.size() + attn_.size() + proj_.size() +
+                    router_.size() + weights_.size() + cos_.size() + sin_.size() + partials_.size();
+  for (const Layer& L : layers_) floats += L.sinks.size();
+  return kv_cache_bytes() + floats * sizeof(float) + ids_.size() * sizeof(int32_t) + (matmul_ ? matmul_->bytes() : 0);
+}
+
 void CpuForward::forward(const int32_t* ids, int64_t n, int64_t pos0) {
   const ModelConfig& c = config_;
   const int64_t H = c.hidden_size, E = c.num_local_experts, K = c.num_experts_per_tok;
@@ -142,6 +149,7 @@ void CpuForward::forward(const int32_t* ids, int64_t n, int64_t pos0) {
     for (int64_t i = 0; i < n; ++i)
       router_topk_softmax(router_.data() + i * E, E, K, ids_.data() + i * K, weights_.data() + i * K);
     // x += sum_i w_i (W2 SwiGLU(W1 t + b1) + b2): the expert seam
+    expert_calls_ += static_cast<uint64_t>(n * K);
     experts_->run({.layer = static_cast<int>(l), .n = n, .x = t_.data(), .ids = ids_.data(), .weights = weights_.data(),
                    .out = proj_.data()});
     for (int64_t j = 0; j < n * H; ++j) x_[j] += proj_[j];

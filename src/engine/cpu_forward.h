@@ -43,6 +43,10 @@ class CpuForward {
   cpu::Isa isa() const { return ctx_.kernels->isa; }
   std::string describe() const;  // what runs where
   uint64_t kv_cache_bytes() const;
+  // Host memory this object allocated: KV cache, workspaces and the matmul scratch (not the mmap'd weights).
+  uint64_t host_bytes() const;
+  // (token, chosen expert) pairs computed since construction.
+  uint64_t expert_calls() const { return expert_calls_; }
 
  private:
   struct Layer {
@@ -74,6 +78,7 @@ class CpuForward {
   std::unique_ptr<Experts> experts_;
   int64_t max_batch_ = 0;
   int64_t batch_n_ = 0;  // tokens of the last forward
+  uint64_t expert_calls_ = 0;
 
   // Workspaces, (max_batch, ...) f32 unless noted.
   std::vector<float> x_;          // (B, H) the residual stream

@@ -26,6 +26,7 @@ class SplitMatmul {
   SplitMatmul(int64_t max_inputs, int64_t max_outputs);
   void run(Workers& workers, const float* X, const uint16_t* W, const uint16_t* bias, float* Y, int64_t M, int64_t N,
            int64_t K);
+  uint64_t bytes() const { return x2_.size() * sizeof(uint16_t) + y2_.size() * sizeof(float); }
 
  private:
   cpu::OnednnMatmul matmul_;

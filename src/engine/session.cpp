@@ -35,6 +35,13 @@ int64_t Session::vocab_size() const { return forward_->config().vocab_size; }
 int Session::threads() const { return forward_->threads(); }
 const ModelConfig& Session::config() const { return forward_->config(); }
 std::string Session::describe() const { return forward_->describe(); }
+SessionReport Session::report() const {
+  return {.placement = describe(),
+          .vram_bytes = 0,
+          .ram_bytes = forward_->host_bytes() + logits_.size() * sizeof(float),
+          .expert_calls = forward_->expert_calls(),
+          .expert_calls_gpu = 0};
+}
 
 void Session::check(std::span<const int32_t> ids) const {
   const int64_t V = vocab_size();

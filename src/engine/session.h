@@ -21,11 +21,35 @@ namespace ossrun::engine {
 
 class CpuForward;
 
+// Where the forward pass runs. Auto: the GPU when this build has CUDA and a GPU is present (the whole model
+// when it fits the VRAM budget, otherwise the hybrid offload), the CPU otherwise.
+enum class Backend { Auto, Cpu, Gpu };
+
+// Loading progress, for a progress bar: `done` of `total` bytes of `what` ("uploading dense weights").
+struct LoadProgress {
+  std::string what;
+  uint64_t done = 0, total = 0;
+};
+
 struct SessionOptions {
   int64_t ctx = 4096;                 // most positions (prompt + generated); at most max_position_embeddings
   int threads = 0;                    // <= 0: one per core
   std::optional<cpu::Isa> isa;        // kernel variant; default: cpu::default_isa()
   int64_t prefill_batch = 512;        // tokens per prefill step (more tokens per expert amortize its dequantization)
+  Backend backend = Backend::Auto;
+  uint64_t vram_budget = 0;           // bytes of GPU memory ossrun may use; 0: the GPU's free memory less headroom
+  uint64_t ram_budget = 0;            // bytes of RAM ossrun may pin, allocate or lock; 0: available less headroom
+  std::string policy = "router";      // expert-cache policy of the hybrid offload: static, lru, lfu, router
+  std::function<void(const LoadProgress&)> on_progress;  // called while loading; may be empty
+};
+
+// What the session uses and how its experts were served, for /stats and start-up lines.
+struct SessionReport {
+  std::string placement;            // describe()
+  uint64_t vram_bytes = 0;          // GPU memory the session holds
+  uint64_t ram_bytes = 0;           // host memory the session allocated (KV cache, workspaces, pinned buffers)
+  uint64_t expert_calls = 0;        // (token, chosen expert) pairs computed since the session began
+  uint64_t expert_calls_gpu = 0;    // of which by an expert resident on the GPU
 };
 
 class Session {
@@ -52,6 +76,7 @@ class Session {
   const ModelConfig& config() const;
   // "CPU: all 24 layers, avx2 kernels, 2 threads, mxfp4 experts on the CPU"
   std::string describe() const;
+  SessionReport report() const;
 
  private:
   void check(std::span<const int32_t> ids) const;
