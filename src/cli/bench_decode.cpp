@@ -1,14 +1,19 @@
-// `ossrun bench decode --model DIR [--tokens N] [--prompt-tokens P]`: the CPU engine's speed beside its
-// ceiling, measured in the same run.
+// `ossrun bench decode --model DIR [--tokens N] [--prompt-tokens P]`: the engine's speed beside its
+// ceiling, measured in the same run, on whichever backend the session runs (the CPU, or the GPU when the
+// model fits it).
 //
 // 1. Prefill of P random token ids: tok/s and GFLOP/s (2 per weight of the active path, plus attention).
 // 2. Decode of N greedy tokens after that prompt: tok/s, the bytes each token reads (dense weights, k
-//    experts per layer, lm_head, and the KV cache) and the GB/s that implies, beside the machine's read
-//    bandwidth measured by cpu_kernels' probe in passes interleaved with the decoded tokens, so that both
-//    see the same conditions (other processes, clocks). The share of the best pass is the figure of merit.
-// Every weight page is touched before timing, so the figures are for a model resident in the page cache.
+//    experts per layer, lm_head, and the KV cache) and the GB/s that implies, beside the memory's bandwidth
+//    measured in passes interleaved with the decoded tokens, so that both see the same conditions (other
+//    processes, clocks): on the CPU cpu_kernels' read probe; on the GPU a device-to-device copy (bytes read
+//    plus written). The share of the best pass is the figure of merit, and bytes per token / bandwidth is
+//    the bound on decode speed.
+// On the CPU every weight page is touched before timing, so the figures are for a model resident in the
+// page cache; on the GPU the weights were uploaded at load and decode samples on the device.
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -19,6 +24,7 @@
 #include "src/cli/commands.h"
 #include "src/cli/session_flags.h"
 #include "src/engine/sampler.h"
+#include "src/gpu/gpu_backend.h"
 #include "src/model/inspect.h"
 
 namespace ossrun::cli {
@@ -62,12 +68,13 @@ TokenBytes decode_weight_bytes(const ModelConfig& c) {
   return b;
 }
 
-// f32 K and V bytes that attention reads for a query at position pos (sliding layers: the window).
-uint64_t kv_bytes_read(const ModelConfig& c, int64_t pos) {
+// K and V bytes (f32 on the CPU, bf16 on the GPU) that attention reads for a query at position pos
+// (sliding layers: the window).
+uint64_t kv_bytes_read(const ModelConfig& c, int64_t pos, uint64_t element_bytes) {
   uint64_t n = 0;
   for (LayerType t : c.layer_types) {
     const int64_t keys = t == LayerType::SlidingAttention ? std::min(pos + 1, c.sliding_window) : pos + 1;
-    n += static_cast<uint64_t>(keys * c.kv_dim() * 2) * sizeof(float);
+    n += static_cast<uint64_t>(keys * c.kv_dim() * 2) * element_bytes;
   }
   return n;
 }
@@ -90,7 +97,7 @@ double prefill_flops(const ModelConfig& c, int64_t n) {
 }  // namespace
 
 void add_bench_decode(CLI::App& bench) {
-  auto* cmd = bench.add_subcommand("decode", "CPU engine: prefill and decode speed beside the measured read bandwidth");
+  auto* cmd = bench.add_subcommand("decode", "Prefill and decode speed beside the measured memory bandwidth (CPU or GPU)");
   struct Flags {
     SessionFlags session;
     int64_t tokens = 32;
@@ -105,21 +112,29 @@ void add_bench_decode(CLI::App& bench) {
   cmd->add_option("--seed", f->seed, "Seed of the random prompt (default 1)");
   cmd->footer("Example:\n  ossrun bench decode --model ~/models/gpt-oss-20b --tokens 16");
   cmd->callback([f] {
-    OpenModel m = open_model(f->session, f->prompt_tokens + f->tokens);
+    OpenModel m = open_model(f->session, f->prompt_tokens + f->tokens + 1);
     engine::Session& s = *m.session;
     const ModelConfig& c = s.config();
 
-    std::printf("touching weights...\n");
-    std::fflush(stdout);
-    touch_weights(m.checkpoint->weights());
-    cpu::ThreadPool probe_pool(cpu::ThreadPoolOptions{.threads = s.threads()});
-    cpu::ReadBandwidthProbe probe(probe_pool, cpu::default_bandwidth_buffer_bytes());
+    const bool on_gpu = s.report().vram_bytes > 0;
+    std::unique_ptr<cpu::ThreadPool> probe_pool;
+    std::unique_ptr<cpu::ReadBandwidthProbe> probe;
+    if (!on_gpu) {
+      std::printf("touching weights...\n");
+      std::fflush(stdout);
+      touch_weights(m.checkpoint->weights());
+      probe_pool = std::make_unique<cpu::ThreadPool>(cpu::ThreadPoolOptions{.threads = s.threads()});
+      probe = std::make_unique<cpu::ReadBandwidthProbe>(*probe_pool, cpu::default_bandwidth_buffer_bytes());
+    }
+    auto bandwidth_pass = [&] { return on_gpu ? gpu::measure_copy_gbps(3) : probe->pass_gbps(); };
 
     std::mt19937_64 rng(f->seed);
     std::vector<int32_t> prompt(static_cast<size_t>(f->prompt_tokens));
     for (int32_t& id : prompt) id = static_cast<int32_t>(rng() % static_cast<uint64_t>(c.vocab_size));
+    s.set_sampler({.temperature = 0});
+    bandwidth_pass();  // warm-up: the first copy pass allocates; the first prefill on the GPU compiles nothing
     auto t0 = Clock::now();
-    std::span<const float> logits = s.prefill(prompt);
+    int32_t next = s.prefill_next(prompt);
     const double prefill_s = seconds_since(t0);
     std::printf("prefill          %lld tokens in %.3f s: %.2f tok/s, %.2f GFLOP/s\n", static_cast<long long>(f->prompt_tokens),
                 prefill_s, static_cast<double>(f->prompt_tokens) / prefill_s,
@@ -128,13 +143,17 @@ void add_bench_decode(CLI::App& bench) {
     const TokenBytes wb = decode_weight_bytes(c);
     uint64_t kv = 0;
     double decode_s = 0;
-    std::vector<double> bw{probe.pass_gbps()};  // one pass before the first token too
-    for (int64_t i = 0; i < f->tokens; ++i) {
-      kv += kv_bytes_read(c, s.position());
+    std::vector<double> bw{bandwidth_pass()};  // one pass before the first token too
+    // Decode in runs of 8 tokens between bandwidth passes (a GPU token takes a few milliseconds, so timing
+    // one at a time would mostly time the clock); the first token (on the GPU: the graph's capture) is not timed.
+    next = s.decode_next(next);
+    for (int64_t i = 0; i < f->tokens; i += 8) {
+      const int64_t run = std::min<int64_t>(8, f->tokens - i);
+      for (int64_t j = 0; j < run; ++j) kv += kv_bytes_read(c, s.position() + j, on_gpu ? 2 : 4);
       t0 = Clock::now();
-      logits = s.decode(engine::argmax(logits));
+      for (int64_t j = 0; j < run; ++j) next = s.decode_next(next);
       decode_s += seconds_since(t0);
-      bw.push_back(probe.pass_gbps());
+      bw.push_back(bandwidth_pass());
     }
     std::sort(bw.begin(), bw.end());
     const double bw_best = bw.back(), bw_median = bw[bw.size() / 2];
@@ -147,10 +166,17 @@ void add_bench_decode(CLI::App& bench) {
                 bytes_per_token * 1e-9, static_cast<double>(wb.dense) * 1e-9, static_cast<double>(wb.experts) * 1e-9,
                 static_cast<long long>(c.num_experts_per_tok), static_cast<double>(wb.lm_head) * 1e-9,
                 static_cast<double>(kv) / static_cast<double>(f->tokens) * 1e-6);
-    std::printf("read bandwidth   %.2f GB/s best, %.2f GB/s median (%zu passes over %.0f MiB between the decoded tokens, %d threads)\n",
-                bw_best, bw_median, bw.size(), static_cast<double>(probe.buffer_bytes()) / (1 << 20), s.threads());
-    std::printf("decode reads     %.2f GB/s = %.0f%% of the best measured %.2f GB/s (%.0f%% of the median; goal: 70%%)\n", gb_s,
-                100 * gb_s / bw_best, bw_best, 100 * gb_s / bw_median);
+    if (on_gpu)
+      std::printf("copy bandwidth   %.2f GB/s best, %.2f GB/s median (%zu device-to-device copies of 1 GiB between the decoded tokens)\n",
+                  bw_best, bw_median, bw.size());
+    else
+      std::printf("read bandwidth   %.2f GB/s best, %.2f GB/s median (%zu passes over %.0f MiB between the decoded tokens, %d threads)\n",
+                  bw_best, bw_median, bw.size(), static_cast<double>(probe->buffer_bytes()) / (1 << 20), s.threads());
+    const double bound_tok_s = bw_best * 1e9 / bytes_per_token;
+    std::printf("bandwidth bound  %.3f GB per token / %.2f GB/s = %.1f tok/s (%.2f ms/token)\n", bytes_per_token * 1e-9, bw_best,
+                bound_tok_s, 1e3 / bound_tok_s);
+    std::printf("decode reads     %.2f GB/s = %.0f%% of the best measured %.2f GB/s (%.0f%% of the median; goal: %s)\n", gb_s,
+                100 * gb_s / bw_best, bw_best, 100 * gb_s / bw_median, on_gpu ? "60%" : "70%");
   });
 }
 
