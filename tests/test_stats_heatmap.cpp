@@ -237,8 +237,8 @@ TEST_CASE("stats PNG: signature, IHDR, CRCs, stored zlib blocks inflating to the
   CHECK(raw.size() > 65535);  // more than one block
   for (int y = 0; y < img.height; ++y) {
     CHECK(raw[y * row] == 0);  // filter: none
-    CHECK(std::equal(raw.begin() + static_cast<ptrdiff_t>(y * row + 1), raw.begin() + static_cast<ptrdiff_t>((y + 1) * row),
-                     img.pixels.begin() + static_cast<ptrdiff_t>(y * (row - 1))));
+    const auto scanline = bytes_of(raw, y * row + 1, row - 1);
+    CHECK(std::equal(scanline.begin(), scanline.end(), img.pixels.begin() + static_cast<ptrdiff_t>(y * (row - 1))));
   }
   // The hottest cell (layer 0, expert 0) has the top colour.
   const HeatmapLayout g = layout_heatmap(p);
@@ -266,11 +266,17 @@ TEST_CASE("ossrun stats: summary and images from a statistics file and from a tr
   r = run_ossrun("stats --model '" + model.string() + "'");
   CHECK(r.exit_code == 3);
   CHECK(r.out.find("no router statistics for " + model.string()) != std::string::npos);
-  CHECK(r.out.find("--from-trace") != std::string::npos);
+  CHECK(r.out.find("ossrun simulate --synthetic --layers 3 --experts 8 --k 4 ") != std::string::npos);
+  CHECK(r.out.find("--from-trace routing.trace") != std::string::npos);
 
-  // Its saved statistics, once there (tiny: 3 layers x 8 experts).
+  // Its saved statistics, once there (tiny: 3 layers x 8 experts, top-4); a trace of another shape is refused.
   offload::SyntheticTraceParams params;
   params.shape = {3, 8, 2};
+  offload::write_trace(dir / "k2.trace", offload::generate_synthetic_trace(params));
+  r = run_ossrun("stats --model '" + model.string() + "' --from-trace '" + (dir / "k2.trace").string() + "'");
+  CHECK(r.exit_code == 3);
+  CHECK(r.out.find("k2.trace: a trace of 3 layers x 8 experts, top-2, but ") != std::string::npos);
+  params.shape = {3, 8, 4};
   params.tokens = 300;
   offload::write_trace(dir / "t.trace", offload::generate_synthetic_trace(params));
   r = run_ossrun("stats --model '" + model.string() + "' --from-trace '" + (dir / "t.trace").string() + "' --save-stats '" +
@@ -278,7 +284,7 @@ TEST_CASE("ossrun stats: summary and images from a statistics file and from a tr
   CHECK(r.exit_code == 0);
   r = run_ossrun("stats --model '" + model.string() + "' --sort --svg '" + (dir / "m.svg").string() + "'");
   CHECK(r.exit_code == 0);
-  CHECK(r.out.find("3 layers x 8 experts, top-2; 300 tokens recorded") != std::string::npos);
+  CHECK(r.out.find("3 layers x 8 experts, top-4; 300 tokens recorded") != std::string::npos);
   CHECK(occurrences(read_file(dir / "m.svg"), "<rect class=\"cell\"") == 24);
 
   // Missing, corrupt and mis-shaped files.

@@ -53,7 +53,9 @@ Profile resolve_session(const SessionFlags& f) {
 std::string describe_settings(const SessionFlags& f, const Profile& resolved) {
   const SessionSettings& s = resolved.session;
   auto source = [&](const char* flag, bool set) -> std::string { return given(f, flag) ? " (flag)" : set ? " (profile)" : ""; };
-  auto size = [](const std::optional<uint64_t>& v) { return v ? offload::format_bytes(*v) : std::string("detected"); };
+  auto size = [](const std::optional<uint64_t>& v) {
+    return !v ? std::string("detected") : *v ? offload::format_bytes(*v) : std::string("0 (CPU only)");
+  };
   std::string out = "settings: profile " + (resolved.source.empty() ? std::string("none") : resolved.source);
   out += "; vram " + size(s.vram) + source("--vram", s.vram.has_value());
   out += ", ram " + size(s.ram) + source("--ram", s.ram.has_value());

@@ -51,10 +51,12 @@ offload::RouterStats read_stats_file(const fs::path& file, int layers, int exper
   }
 }
 
-[[noreturn]] void no_stats(const std::string& model, const fs::path& a, const fs::path& b) {
+[[noreturn]] void no_stats(const std::string& model, const ModelConfig& c, const fs::path& a, const fs::path& b) {
   throw InputError("no router statistics for " + model + " (looked for " + a.string() + " and " + b.string() +
-                   "). Count them from a routing trace instead:\n"
-                   "  ossrun simulate --synthetic --shape 20b --slots 25% --policy static --save-trace routing.trace\n"
+                   "). Count them from a routing trace instead, e.g. a synthetic one of the model's shape:\n"
+                   "  ossrun simulate --synthetic --layers " + std::to_string(c.num_hidden_layers) + " --experts " +
+                   std::to_string(c.num_local_experts) + " --k " + std::to_string(c.num_experts_per_tok) +
+                   " --slots 25% --policy static --save-trace routing.trace\n"
                    "  ossrun stats --model " + model + " --from-trace routing.trace --svg heatmap.svg");
 }
 
@@ -68,10 +70,12 @@ LoadedStats load(const StatsFlags& f, const ModelConfig* config) {
   const int experts = config ? static_cast<int>(config->num_local_experts) : 0;
   if (!f.trace.empty()) {
     const offload::Trace t = offload::read_trace(f.trace);
-    if (config && (t.shape().layers != layers || t.shape().experts != experts))
+    const offload::TraceShape want{layers, experts, config ? static_cast<int>(config->num_experts_per_tok) : 0};
+    if (config && t.shape() != want)
       throw InputError(f.trace + ": a trace of " + std::to_string(t.shape().layers) + " layers x " +
-                       std::to_string(t.shape().experts) + " experts, but " + f.model + " has " + std::to_string(layers) +
-                       " x " + std::to_string(experts));
+                       std::to_string(t.shape().experts) + " experts, top-" + std::to_string(t.shape().k) + ", but " +
+                       f.model + " has " + std::to_string(layers) + " x " + std::to_string(experts) + ", top-" +
+                       std::to_string(want.k));
     return {stats::router_stats_from_trace(t), f.trace + " (trace, " + std::to_string(t.tokens()) + " tokens)"};
   }
   if (!f.stats.empty()) return {read_stats_file(f.stats, layers, experts), f.stats};
@@ -79,7 +83,7 @@ LoadedStats load(const StatsFlags& f, const ModelConfig* config) {
   const fs::path in_cache = offload::cache_stats_path(f.model, ossrun_cache_dir());
   for (const fs::path& p : {in_model, in_cache})
     if (fs::exists(p)) return {read_stats_file(p, layers, experts), p.string()};
-  no_stats(f.model, in_model, in_cache);
+  no_stats(f.model, *config, in_model, in_cache);
 }
 
 void write_text(const fs::path& file, const std::string& text) {

@@ -43,7 +43,7 @@ HeatmapLayout layout_heatmap(const ExpertPopularity& p) {
   l.grid_h = l.cell_h * p.layers;
   l.legend_x = l.left + l.grid_w + 24;
   l.legend_w = 16;
-  l.width = std::max(l.legend_x + l.legend_w + 72, 480);
+  l.width = std::max(l.legend_x + l.legend_w + 84, 480);
   l.height = l.top + l.grid_h + 56;
   l.x_tick_every = tick_every(p.experts, std::max(1, l.grid_w / 28));
   l.y_tick_every = tick_every(p.layers, std::max(1, l.grid_h / 14));

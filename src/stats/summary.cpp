@@ -24,7 +24,8 @@ std::string format_summary(const ExpertPopularity& p, const std::string& source,
   out += printf_string("                   %d layers x %d experts, top-%d; %lld tokens recorded, %.0f tokens of evidence%s\n",
                        p.layers, p.experts, p.k, static_cast<long long>(p.tokens), p.evidence_tokens,
                        std::llround(p.evidence_tokens) == p.tokens ? "" : " after decay");
-  out += printf_string("\nlayer  eff.experts  top-4  hit@%-3d  top %d experts (share of tokens routed to each)\n", slots, top);
+  const std::string hit = "hit@" + std::to_string(slots);
+  out += printf_string("\nlayer  eff.experts   top-4  %6s   top %d experts (share of tokens routed to each)\n", hit.c_str(), top);
   double sum_effective = 0, sum_top4 = 0, sum_hit = 0;
   int counted = 0;
   for (int l = 0; l < p.layers; ++l) {
