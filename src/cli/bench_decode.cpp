@@ -22,6 +22,7 @@
 #include "cpu_kernels/thread_pool.h"
 #include "src/cli/bench_command.h"
 #include "src/cli/commands.h"
+#include "src/cli/progress.h"
 #include "src/cli/session_flags.h"
 #include "src/engine/sampler.h"
 #include "src/gpu/gpu_backend.h"
@@ -34,20 +35,26 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Reads one byte per page of every weight the forward pass uses (the embedding table: one row per token,
-// so it is left alone), so that page faults are not timed.
-void touch_weights(const ModelWeights& w) {
-  volatile uint8_t sink = 0;
-  auto touch = [&](const TensorView& t) {
-    for (size_t i = 0; i < t.bytes.size(); i += 4096) sink = sink + static_cast<uint8_t>(t.bytes[i]);
-  };
+// so it is left alone), so that page faults are not timed. Reports its progress in bytes.
+void touch_weights(const ModelWeights& w, ProgressReporter& progress) {
+  std::vector<const TensorView*> tensors;
   for (const LayerWeights& l : w.layers)
     for (const TensorView* t : {&l.input_norm, &l.q_weight, &l.q_bias, &l.k_weight, &l.k_bias, &l.v_weight, &l.v_bias,
                                 &l.o_weight, &l.o_bias, &l.sinks, &l.post_attention_norm, &l.router_weight, &l.router_bias,
                                 &l.gate_up_blocks, &l.gate_up_scales, &l.down_blocks, &l.down_scales, &l.gate_up_weight,
                                 &l.down_weight, &l.gate_up_bias, &l.down_bias})
-      touch(*t);
-  touch(w.final_norm);
-  touch(w.lm_head);
+      tensors.push_back(t);
+  tensors.push_back(&w.final_norm);
+  tensors.push_back(&w.lm_head);
+  engine::LoadProgress p{.what = "reading the weights into the page cache"};
+  for (const TensorView* t : tensors) p.total += t->bytes.size();
+  volatile uint8_t sink = 0;
+  for (const TensorView* t : tensors) {
+    for (size_t i = 0; i < t->bytes.size(); i += 4096) sink = sink + static_cast<uint8_t>(t->bytes[i]);
+    p.done += t->bytes.size();
+    progress.update(p);
+  }
+  progress.finish();
 }
 
 // Weight bytes one decoded token reads: every dense tensor of every layer, k of the E expert slices per
@@ -110,7 +117,8 @@ void add_bench_decode(CLI::App& bench) {
   cmd->add_option("--prompt-tokens", f->prompt_tokens, "Random prompt ids to prefill first (default 512)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", f->seed, "Seed of the random prompt (default 1)");
-  cmd->footer("Example:\n  ossrun bench decode --model ~/models/gpt-oss-20b --tokens 16");
+  cmd->footer("Examples:\n  ossrun bench decode --model ~/models/gpt-oss-20b --tokens 16\n"
+              "  ossrun bench decode --model ~/models/gpt-oss-20b --profile cpu-only --threads 8 --prompt-tokens 128");
   cmd->callback([f] {
     OpenModel m = open_model(f->session, f->prompt_tokens + f->tokens + 1);
     engine::Session& s = *m.session;
@@ -120,9 +128,8 @@ void add_bench_decode(CLI::App& bench) {
     std::unique_ptr<cpu::ThreadPool> probe_pool;
     std::unique_ptr<cpu::ReadBandwidthProbe> probe;
     if (!on_gpu) {
-      std::printf("touching weights...\n");
-      std::fflush(stdout);
-      touch_weights(m.checkpoint->weights());
+      ProgressReporter progress(progress_mode(f->session.quiet));
+      touch_weights(m.checkpoint->weights(), progress);
       probe_pool = std::make_unique<cpu::ThreadPool>(cpu::ThreadPoolOptions{.threads = s.threads()});
       probe = std::make_unique<cpu::ReadBandwidthProbe>(*probe_pool, cpu::default_bandwidth_buffer_bytes());
     }

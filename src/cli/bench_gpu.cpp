@@ -40,6 +40,7 @@ void add_bench_gpu(CLI::App& bench) {
   auto* cmd = bench.add_subcommand("gpu", "GPU kernels' bandwidth at gpt-oss-20b shapes beside the copy bandwidth");
   auto reps = std::make_shared<int>(30);
   cmd->add_option("--reps", *reps, "Timed repetitions per figure (the median is printed)")->check(CLI::Range(1, 10000));
+  cmd->footer("Example:\n  ossrun bench gpu --reps 50");
   cmd->callback([reps] { run_bench_gpu(*reps); });
 }
 
