@@ -39,6 +39,9 @@ struct GemmShape {
 using WideShape = GemmShape<128, 128, 2, 4, 4, 2>;
 // Memory-bound batches: more, smaller CTAs (the x tile no bigger than the W tile), a deeper ring.
 using NarrowShape = GemmShape<64, 32, 2, 2, 6, 4>;
+// Up to this many tokens, Auto makes one bf16_matvec call per token (it streams W at ~94% of the copy
+// bandwidth; H100: 2 calls for q take 23 us, the narrow GEMM 32 us).
+constexpr int kMatvecMaxN = 2;
 
 struct GemmArgs {
   const uint16_t* W;     // (rows, K)
@@ -211,8 +214,9 @@ void bf16_gemm(const uint16_t* W, const uint16_t* bias, const float* x, float* y
   if (reinterpret_cast<uintptr_t>(W) % 16 != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0)
     throw InputError("bf16_gemm: W and x must be 16-byte aligned");
   if (n == 0 || rows == 0) return;
-  if (tile == Bf16GemmTile::Auto && n == 1) {
-    bf16_matvec(W, bias, x, y, rows, K, stream);
+  if (tile == Bf16GemmTile::Auto && n <= kMatvecMaxN) {
+    for (int t = 0; t < n; ++t)
+      bf16_matvec(W, bias, x + static_cast<size_t>(t) * K, y + static_cast<size_t>(t) * rows, rows, K, stream);
     return;
   }
 
@@ -226,7 +230,7 @@ void bf16_gemm(const uint16_t* W, const uint16_t* bias, const float* x, float* y
   const GemmArgs args{W, bias, ws.x_hi_.get(), ws.x_lo_.get(), y, n, rows, K, 0};
   if (tile == Bf16GemmTile::Auto) {
     const long long wide_ctas = ((rows + WideShape::kBM - 1) / WideShape::kBM) * ((n + WideShape::kBN - 1) / WideShape::kBN);
-    tile = wide_ctas >= sm_count() ? Bf16GemmTile::Wide : Bf16GemmTile::Narrow;
+    tile = 4 * wide_ctas >= 3 * sm_count() ? Bf16GemmTile::Wide : Bf16GemmTile::Narrow;
   }
   if (tile == Bf16GemmTile::Wide)
     launch_gemm<WideShape>(args, stream);

@@ -13,8 +13,9 @@
 
 namespace ossrun::gpu {
 
-// The tile shape a launch uses. Auto: one token goes to bf16_matvec (memory-bound, fp32 x); otherwise Wide
-// when its tiles fill the GPU, else Narrow. The others force a shape (tests, benchmarks).
+// The tile shape a launch uses. Auto: one or two tokens go to bf16_matvec, one call each (memory-bound, fp32
+// x); more take Wide when its tiles fill at least 3/4 of the SMs, else Narrow. The others force a shape
+// (tests, benchmarks).
 enum class Bf16GemmTile : int { Auto, Wide, Narrow };
 const char* bf16_gemm_tile_name(Bf16GemmTile tile);
 

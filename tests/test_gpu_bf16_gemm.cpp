@@ -107,7 +107,8 @@ TEST_CASE("gpu bf16_gemm: small odd shapes, every tile shape, with and without b
   if (!test::gpu_or_skip()) return;
   std::mt19937 rng(11);
   Worst worst;
-  for (const Problem& p : {Problem{1, 77, 64, true}, Problem{3, 129, 96, false}, Problem{130, 67, 128, false}})
+  for (const Problem& p : {Problem{1, 77, 64, true}, Problem{2, 45, 96, true}, Problem{3, 129, 96, false},
+                           Problem{130, 67, 128, false}})
     check_problem(p, rng, worst);
   MESSAGE("largest error: " << worst.per_element << " of sum |w x| + |b|, " << worst.per_output << " of max |y|");
 }
