@@ -229,7 +229,8 @@ void bf16_gemm(const uint16_t* W, const uint16_t* bias, const float* x, float* y
 
   const GemmArgs args{W, bias, ws.x_hi_.get(), ws.x_lo_.get(), y, n, rows, K, 0};
   if (tile == Bf16GemmTile::Auto) {
-    const long long wide_ctas = ((rows + WideShape::kBM - 1) / WideShape::kBM) * ((n + WideShape::kBN - 1) / WideShape::kBN);
+    const long long wide_ctas =
+        ((rows + WideShape::kBM - 1) / WideShape::kBM) * ((n + WideShape::kBN - 1) / WideShape::kBN);
     tile = 4 * wide_ctas >= 3 * sm_count() ? Bf16GemmTile::Wide : Bf16GemmTile::Narrow;
   }
   if (tile == Bf16GemmTile::Wide)

@@ -215,7 +215,8 @@ void bench_bf16_gemm(KernelBenchReport& report, int reps, cudaStream_t stream) {
         const double ms = median_ms(stream, 2, reps, [&](cudaStream_t s) {
           bf16_gemm(W.get(), m.bias ? bias.get() : nullptr, x.get(), y.get(), n, m.rows, kHidden, ws, s, tile);
         });
-        add_compute(report, std::string("bf16_gemm ") + bf16_gemm_tile_name(tile), shape, flops, 2 * flops, w_bytes, ms);
+        add_compute(report, std::string("bf16_gemm ") + bf16_gemm_tile_name(tile), shape, flops, 2 * flops, w_bytes,
+                    ms);
       }
       if (n <= 64) {  // the alternative a small batch has: one matvec per token
         const double ms = median_ms(stream, 2, reps, [&](cudaStream_t s) {
@@ -248,14 +249,18 @@ void bench_moe_gemm(KernelBenchReport& report, const Layer20bExperts& layer, int
   DeviceBuffer<float> out(random_floats(static_cast<size_t>(kMaxN) * kHidden, 33));
   const MoeShape shape{kHidden, kIntermediate, kExperts};
   for (int n : {64, 512, 2048}) {
-    const double ms = median_ms(stream, 2, reps, [&](cudaStream_t s) {
-      mxfp4_moe_gemm(slots_d.get(), kExperts, choices_d.get(), weights_d.get(), n, kTopK, x.get(), out.get(), shape,
-                     SwigluParams{}, ws, s);
-    });
-    const double flops = 2.0 * n * kTopK * (2.0 * kIntermediate * kHidden + static_cast<double>(kHidden) * kIntermediate);
-    // Every expert is chosen at these n (the bench's routing covers all 32 by n = 64 with near certainty).
-    add_compute(report, "mxfp4_moe_gemm", "20b layer k=4 of 32 n=" + std::to_string(n), flops, 2 * flops,
-                kExperts * Layer20bExperts::expert_bytes(), ms);
+    for (MoeGemmTile tile : {MoeGemmTile::Auto, MoeGemmTile::N64, MoeGemmTile::N128}) {
+      const double ms = median_ms(stream, 2, reps, [&](cudaStream_t s) {
+        mxfp4_moe_gemm(slots_d.get(), kExperts, choices_d.get(), weights_d.get(), n, kTopK, x.get(), out.get(), shape,
+                       SwigluParams{}, ws, s, tile);
+      });
+      const double flops =
+          2.0 * n * kTopK * (2.0 * kIntermediate * kHidden + static_cast<double>(kHidden) * kIntermediate);
+      // Every expert is chosen at these n (the bench's routing covers all 32 by n = 64 with near certainty).
+      add_compute(report, std::string("mxfp4_moe_gemm ") + moe_gemm_tile_name(tile),
+                  "20b layer k=4 of 32 n=" + std::to_string(n), flops, 2 * flops,
+                  kExperts * Layer20bExperts::expert_bytes(), ms);
+    }
   }
   ws.check_errors();
 }

@@ -1,7 +1,7 @@
 // mxfp4_moe_gemm: kernels, then the launcher (see the header for the stages).
 //
-// Grouped GEMM tiles. A CTA computes 128 weight rows x up to 64 sorted positions of one slot (mma M = weight
-// rows, N = tokens, as in bf16_gemm.cu), K advancing 32 values (one MXFP4 block per row) per step:
+// Grouped GEMM tiles. A CTA computes 128 weight rows x up to BN (64 or 128) sorted positions of one slot (mma
+// M = weight rows, N = tokens, as in bf16_gemm.cu), K advancing 32 values (one MXFP4 block per row) per step:
 //   - the tile's scale bytes (128 rows x K/32, one contiguous run of the scales tensor) go to shared memory
 //     once, at the start;
 //   - per step, a ring of stages receives the raw 16-byte blocks of the 128 rows and the 64 positions' bf16
@@ -30,19 +30,28 @@ using device_util::bf16_value;
 constexpr int kErrorBadSlot = 1;
 constexpr int kErrorMisaligned = 2;
 
-// Grouped GEMM tile: 128 weight rows x 64 positions, 8 warps as 4 (rows) x 2 (positions), warp tile 32 x 32.
-constexpr int kBM = 128, kBN = 64, kWarpsM = 4;
+// Grouped GEMM tiles: 128 weight rows x BN positions, 8 warps as 4 (rows) x 2 (positions).
+constexpr int kBM = 128, kWarpsM = 4;
 constexpr int kThreads = 256;
-constexpr int kWarpM = 32, kWarpN = 32, kMTiles = kWarpM / 16, kNPairs = kWarpN / 16;
-constexpr int kStages = 4;
+constexpr int kWarpM = 32, kMTiles = kWarpM / 16;
 constexpr int kMaxBlocksPerRow = kMoeMaxK / 32;
-constexpr int kScaleBytes = kBM * kMaxBlocksPerRow;           // 16 KiB
-constexpr int kRawBytes = kBM * 16;                            // one block per row per step
-constexpr int kInputBytes = 2 * kBN * kTileRowBytes;           // hi and lo tiles
-constexpr int kStageBytes = kRawBytes + kInputBytes;
-constexpr int kWeightTileBytes = kBM * kTileRowBytes;          // one dequantized bf16 tile
-constexpr int kSmemBytes = kScaleBytes + kStages * kStageBytes + 2 * kWeightTileBytes + 16 * 4;
-static_assert(kStages >= 3, "the dequantization runs one step ahead of the mma");
+constexpr int kScaleBytes = kBM * kMaxBlocksPerRow;   // 16 KiB
+constexpr int kRawBytes = kBM * 16;                    // one block per row per step
+constexpr int kWeightTileBytes = kBM * kTileRowBytes;  // one dequantized bf16 tile
+constexpr int kSmallestBN = 64;                        // sizes the tile table
+
+template <int BN, int STAGES>
+struct MoeTileShape {
+  static constexpr int kBN = BN, kStages = STAGES;
+  static constexpr int kWarpN = BN / 2, kNPairs = kWarpN / 16;
+  static constexpr int kStageBytes = kRawBytes + 2 * BN * kTileRowBytes;  // raw blocks, hi and lo tiles
+  static constexpr int kSmemBytes = kScaleBytes + STAGES * kStageBytes + 2 * kWeightTileBytes + 16 * 4;
+  static_assert(STAGES >= 3, "the dequantization runs one step ahead of the mma");
+  static_assert(kSmemBytes <= 99 * 1024, "fits the opt-in shared memory of sm_86/89/120 too");
+};
+// 64 positions, 4 stages (72 KiB); 128 positions, 3 stages (86 KiB): half the dequantization per mma.
+using Tile64 = MoeTileShape<64, 4>;
+using Tile128 = MoeTileShape<128, 3>;
 
 constexpr int kMetaThreads = 1024;
 
@@ -59,6 +68,7 @@ struct MetaArgs {
   int4* tiles;                   // (max_tiles)
   int* n_tiles;                  // (1)
   int* error;                    // (1)
+  int tile_positions;            // BN of the GEMM launches
 };
 
 struct GroupedArgs {
@@ -136,7 +146,7 @@ __global__ void __launch_bounds__(kMetaThreads) moe_routing_metadata_kernel(cons
   for (int base = 0; base < a.n_slots; base += kMetaThreads) {
     const int s = base + tid;
     const long long c = s < a.n_slots ? a.counts[s] : 0;
-    const long long packed = (c << 32) | ((c + kBN - 1) / kBN);
+    const long long packed = (c << 32) | ((c + a.tile_positions - 1) / a.tile_positions);
     const long long inclusive = block_inclusive_sum(packed, warp_totals);
     if (s < a.n_slots) {
       const long long before = running + inclusive - packed;
@@ -153,7 +163,8 @@ __global__ void __launch_bounds__(kMetaThreads) moe_routing_metadata_kernel(cons
     if (a.positions[i] >= 0) a.positions[i] += a.offsets[a.choice_slots[i]];
   for (int s = tid; s < a.n_slots; s += kMetaThreads) {
     const int c = a.counts[s], first = a.first_tile[s], offset = a.offsets[s];
-    for (int j = 0; j * kBN < c; ++j) a.tiles[first + j] = make_int4(s, offset + j * kBN, min(kBN, c - j * kBN), 0);
+    const int bn = a.tile_positions;
+    for (int j = 0; j * bn < c; ++j) a.tiles[first + j] = make_int4(s, offset + j * bn, min(bn, c - j * bn), 0);
   }
 }
 
@@ -186,26 +197,26 @@ __device__ __forceinline__ int weight_row(int m) {
 
 struct TileSmem {
   uint8_t* scales;  // (valid rows, G) in checkpoint row order
-  uint32_t stages;  // shared address of stage 0: raw blocks (kBM, 16), then hi and lo tiles (kBN, 32) bf16
+  uint32_t stages;  // shared address of stage 0: raw blocks (kBM, 16), then hi and lo tiles (BN, 32) bf16
   uint32_t weights;  // shared address of two dequantized tiles (kBM, 32) bf16
   char* raw_base;   // generic pointer to stage 0 (the dequantization reads raw blocks with plain loads)
   char* weight_base;
   const float* e2m1;  // (16)
 };
 
-template <Proj P>
+template <Proj P, class T>
 __device__ __forceinline__ void load_step(const GroupedArgs& a, const TileSmem& sm, const uint8_t* blocks, int kt,
                                           int valid_rows, int p0, int count) {
   const int tid = threadIdx.x, G = a.K / 32;
-  const uint32_t stage = sm.stages + (kt % kStages) * kStageBytes;
+  const uint32_t stage = sm.stages + (kt % T::kStages) * T::kStageBytes;
   if (tid < kBM) {
     const int r = weight_row<P>(tid);
     const bool ok = r < valid_rows;
     cp_async16(stage + tid * 16, ok ? blocks + (static_cast<size_t>(r) * G + kt) * 16 : blocks, ok);
   }
-  const uint32_t s_hi = stage + kRawBytes, s_lo = s_hi + kBN * kTileRowBytes;
+  const uint32_t s_hi = stage + kRawBytes, s_lo = s_hi + T::kBN * kTileRowBytes;
 #pragma unroll
-  for (int i = 0; i < kBN * 4 / kThreads; ++i) {
+  for (int i = 0; i < T::kBN * 4 / kThreads; ++i) {
     const int c = tid + i * kThreads, r = c >> 2, ch = c & 3;
     const bool ok = r < count;
     const size_t off = ok ? static_cast<size_t>(p0 + r) * a.K + kt * kTileK + ch * 8 : 0;
@@ -215,11 +226,11 @@ __device__ __forceinline__ void load_step(const GroupedArgs& a, const TileSmem& 
 }
 
 // Raw blocks of step kt -> bf16 tile `buf`. Thread: tile row tid / 2, values 16 * (tid % 2) .. +15.
-template <Proj P>
+template <Proj P, class T>
 __device__ __forceinline__ void dequantize_step(const TileSmem& sm, int kt, int buf, int G, int valid_rows) {
   const int tid = threadIdx.x, m = tid >> 1, h = tid & 1;
   const int r = weight_row<P>(m);
-  const uint2 q = *reinterpret_cast<const uint2*>(sm.raw_base + (kt % kStages) * kStageBytes + m * 16 + h * 8);
+  const uint2 q = *reinterpret_cast<const uint2*>(sm.raw_base + (kt % T::kStages) * T::kStageBytes + m * 16 + h * 8);
   const float scale = r < valid_rows ? mxfp4_device::e8m0_value(sm.scales[r * G + kt]) : 0.0f;
   uint32_t packed[8];
 #pragma unroll
@@ -242,8 +253,9 @@ __device__ __forceinline__ float clamped_swiglu(float gate, float up, SwigluPara
   return gate / (1.0f + expf(-p.alpha * gate)) * (up + 1.0f);  // gate * sigmoid(alpha * gate) * (up + 1)
 }
 
-template <Proj P>
+template <Proj P, class T>
 __global__ void __launch_bounds__(kThreads) moe_grouped_gemm_mxfp4_kernel(const GroupedArgs a) {
+  constexpr int kStages = T::kStages, kStageBytes = T::kStageBytes, kNPairs = T::kNPairs, kWarpN = T::kWarpN;
   const int tile_index = blockIdx.y;
   if (tile_index >= *a.n_tiles) return;
   extern __shared__ __align__(128) char smem[];
@@ -252,7 +264,8 @@ __global__ void __launch_bounds__(kThreads) moe_grouped_gemm_mxfp4_kernel(const 
   const ExpertSlotMxfp4 slot = a.slots[tile.x];
   const int row0 = blockIdx.x * kBM, valid_rows = min(kBM, a.rows - row0);
   const int G = a.K / 32, KT = G;
-  const uint8_t* blocks = (P == Proj::GateUp ? slot.gate_up_blocks : slot.down_blocks) + static_cast<size_t>(row0) * G * 16;
+  const uint8_t* blocks =
+      (P == Proj::GateUp ? slot.gate_up_blocks : slot.down_blocks) + static_cast<size_t>(row0) * G * 16;
   const uint8_t* scales = (P == Proj::GateUp ? slot.gate_up_scales : slot.down_scales) + static_cast<size_t>(row0) * G;
   const uint16_t* bias = (P == Proj::GateUp ? slot.gate_up_bias : slot.down_bias) + row0;
 
@@ -276,12 +289,12 @@ __global__ void __launch_bounds__(kThreads) moe_grouped_gemm_mxfp4_kernel(const 
 
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < KT) load_step<P>(a, sm, blocks, s, valid_rows, p0, count);
+    if (s < KT) load_step<P, T>(a, sm, blocks, s, valid_rows, p0, count);
     cp_async_commit();  // the scales travel with stage 0
   }
   cp_async_wait<kStages - 2>();
   __syncthreads();  // stage 0, the scales and the table are in place
-  dequantize_step<P>(sm, 0, 0, G, valid_rows);
+  dequantize_step<P, T>(sm, 0, 0, G, valid_rows);
 
   float acc[kMTiles][2 * kNPairs][4];
 #pragma unroll
@@ -294,12 +307,12 @@ __global__ void __launch_bounds__(kThreads) moe_grouped_gemm_mxfp4_kernel(const 
   for (int kt = 0; kt < KT; ++kt) {
     cp_async_wait<kStages - 3>();
     __syncthreads();  // stage kt+1 landed; bf16 tile kt is complete; the slots of step kt-1 are free
-    if (kt + kStages - 1 < KT) load_step<P>(a, sm, blocks, kt + kStages - 1, valid_rows, p0, count);
+    if (kt + kStages - 1 < KT) load_step<P, T>(a, sm, blocks, kt + kStages - 1, valid_rows, p0, count);
     cp_async_commit();
-    if (kt + 1 < KT) dequantize_step<P>(sm, kt + 1, (kt + 1) & 1, G, valid_rows);
+    if (kt + 1 < KT) dequantize_step<P, T>(sm, kt + 1, (kt + 1) & 1, G, valid_rows);
 
     const uint32_t s_w = sm.weights + (kt & 1) * kWeightTileBytes;
-    const uint32_t s_hi = sm.stages + (kt % kStages) * kStageBytes + kRawBytes, s_lo = s_hi + kBN * kTileRowBytes;
+    const uint32_t s_hi = sm.stages + (kt % kStages) * kStageBytes + kRawBytes, s_lo = s_hi + T::kBN * kTileRowBytes;
 #pragma unroll
     for (int k0 = 0; k0 < kTileK; k0 += 16) {
       uint32_t af[kMTiles][4], bh[kNPairs][4], bl[kNPairs][4];
@@ -400,21 +413,44 @@ void check_width(const char* what, int v) {
                      "; the kernels need a positive multiple of 32 no larger than " + std::to_string(kMoeMaxK));
 }
 
-// The most tiles n_choices choices over n_slots slots can make: every slot's last tile may be partial.
-long long max_tiles(long long n_choices, long long n_slots) {
-  return n_choices / kBN + (n_slots < n_choices ? n_slots : n_choices);
+// The most tiles of `bn` positions n_choices choices over n_slots slots can make: every slot's last tile may
+// be partial.
+long long max_tiles(long long n_choices, long long n_slots, int bn) {
+  return n_choices / bn + (n_slots < n_choices ? n_slots : n_choices);
 }
 
-template <Proj P>
+template <Proj P, class T>
 void launch_grouped(const GroupedArgs& a, long long tiles, cudaStream_t stream) {
-  const void* kernel = reinterpret_cast<const void*>(moe_grouped_gemm_mxfp4_kernel<P>);
-  resident_ctas(kernel, kThreads, kSmemBytes);  // raises the kernel's dynamic shared-memory limit once
+  const void* kernel = reinterpret_cast<const void*>(moe_grouped_gemm_mxfp4_kernel<P, T>);
+  resident_ctas(kernel, kThreads, T::kSmemBytes);  // raises the kernel's dynamic shared-memory limit once
   const dim3 grid((a.rows + kBM - 1) / kBM, static_cast<unsigned>(tiles));
-  moe_grouped_gemm_mxfp4_kernel<P><<<grid, kThreads, kSmemBytes, stream>>>(a);
+  moe_grouped_gemm_mxfp4_kernel<P, T><<<grid, kThreads, T::kSmemBytes, stream>>>(a);
   OSSRUN_CUDA_CHECK_LAUNCH();
 }
 
+template <class T>
+void launch_both_projections(GroupedArgs g, long long n_choices, int n_slots, uint16_t* act_hi, uint16_t* act_lo,
+                             float* y, int H, int I, cudaStream_t stream) {
+  const long long tiles = max_tiles(n_choices, n_slots, T::kBN);
+  launch_grouped<Proj::GateUp, T>(g, tiles, stream);
+  g.in_hi = act_hi;
+  g.in_lo = act_lo;
+  g.K = I;
+  g.rows = H;
+  g.y = y;  // x's split is dead now
+  launch_grouped<Proj::Down, T>(g, tiles, stream);
+}
+
 }  // namespace
+
+const char* moe_gemm_tile_name(MoeGemmTile tile) {
+  switch (tile) {
+    case MoeGemmTile::Auto: return "auto";
+    case MoeGemmTile::N64: return "n64";
+    case MoeGemmTile::N128: return "n128";
+  }
+  return "?";
+}
 
 MoeGemmWorkspace::MoeGemmWorkspace(int max_n, int k, int n_slots, int hidden, int intermediate)
     : max_n_(max_n), k_(k), n_slots_(n_slots), hidden_(hidden), intermediate_(intermediate) {
@@ -426,7 +462,7 @@ MoeGemmWorkspace::MoeGemmWorkspace(int max_n, int k, int n_slots, int hidden, in
   if (max_n < 1 || n_slots < 1)
     throw InputError("MoeGemmWorkspace: max_n and n_slots must be at least 1, got " + std::to_string(max_n) +
                      " and " + std::to_string(n_slots));
-  const long long choices = static_cast<long long>(max_n) * k, tiles = max_tiles(choices, n_slots);
+  const long long choices = static_cast<long long>(max_n) * k, tiles = max_tiles(choices, n_slots, kSmallestBN);
   if (tiles > 65535)
     throw InputError("MoeGemmWorkspace: " + std::to_string(max_n) + " tokens x " + std::to_string(k) +
                      " choices over " + std::to_string(n_slots) + " slots can make " + std::to_string(tiles) +
@@ -458,7 +494,7 @@ void MoeGemmWorkspace::check_errors() {
 
 void mxfp4_moe_gemm(const ExpertSlotMxfp4* slots, int n_slots, const int32_t* choice_slots, const float* choice_weights,
                     int n, int k, const float* x, float* out, const MoeShape& shape, const SwigluParams& swiglu,
-                    MoeGemmWorkspace& ws, cudaStream_t stream) {
+                    MoeGemmWorkspace& ws, cudaStream_t stream, MoeGemmTile tile) {
   const int H = shape.hidden, I = shape.intermediate;
   if (H != ws.hidden() || I != ws.intermediate())
     throw InputError("mxfp4_moe_gemm: the workspace was made for H=" + std::to_string(ws.hidden()) + ", I=" +
@@ -473,12 +509,15 @@ void mxfp4_moe_gemm(const ExpertSlotMxfp4* slots, int n_slots, const int32_t* ch
     throw InputError("mxfp4_moe_gemm: n = " + std::to_string(n) + "; the workspace takes 0 to " +
                      std::to_string(ws.max_n()) + " tokens");
   if (k < 1 || k > ws.k())
-    throw InputError("mxfp4_moe_gemm: k = " + std::to_string(k) + "; the workspace takes 1 to " + std::to_string(ws.k()));
+    throw InputError("mxfp4_moe_gemm: k = " + std::to_string(k) + "; the workspace takes 1 to " +
+                     std::to_string(ws.k()));
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(out) % 16 != 0)
     throw InputError("mxfp4_moe_gemm: x and out must be 16-byte aligned");
   if (n == 0) return;
 
   const int n_choices = n * k;
+  if (tile == MoeGemmTile::Auto)
+    tile = static_cast<long long>(n_choices) >= 256LL * n_slots ? MoeGemmTile::N128 : MoeGemmTile::N64;
   const MetaArgs meta{slots,
                       choice_slots,
                       n_choices,
@@ -489,7 +528,8 @@ void mxfp4_moe_gemm(const ExpertSlotMxfp4* slots, int n_slots, const int32_t* ch
                       ws.positions_.get(),
                       ws.tiles_.get(),
                       ws.n_tiles_.get(),
-                      ws.error_.get()};
+                      ws.error_.get(),
+                      tile == MoeGemmTile::N128 ? Tile128::kBN : Tile64::kBN};
   moe_routing_metadata_kernel<<<1, kMetaThreads, 0, stream>>>(meta);
   OSSRUN_CUDA_CHECK_LAUNCH();
 
@@ -499,17 +539,14 @@ void mxfp4_moe_gemm(const ExpertSlotMxfp4* slots, int n_slots, const int32_t* ch
   moe_gather_split_bf16_kernel<<<n_choices, 256, 0, stream>>>(x, ws.positions_.get(), k, H, x_hi, x_lo);
   OSSRUN_CUDA_CHECK_LAUNCH();
 
-  const long long tiles = max_tiles(n_choices, n_slots);
-  GroupedArgs g{slots, ws.tiles_.get(), ws.n_tiles_.get(), x_hi, x_lo, H, 2 * I,
-                ws.act_hi_.get(), ws.act_lo_.get(), nullptr, swiglu};
-  launch_grouped<Proj::GateUp>(g, tiles, stream);
-
-  g.in_hi = ws.act_hi_.get();
-  g.in_lo = ws.act_lo_.get();
-  g.K = I;
-  g.rows = H;
-  g.y = ws.x_split_or_y_.get();  // x's split is dead now
-  launch_grouped<Proj::Down>(g, tiles, stream);
+  const GroupedArgs g{slots, ws.tiles_.get(), ws.n_tiles_.get(), x_hi, x_lo, H, 2 * I,
+                      ws.act_hi_.get(), ws.act_lo_.get(), nullptr, swiglu};
+  if (tile == MoeGemmTile::N128)
+    launch_both_projections<Tile128>(g, n_choices, n_slots, ws.act_hi_.get(), ws.act_lo_.get(),
+                                     ws.x_split_or_y_.get(), H, I, stream);
+  else
+    launch_both_projections<Tile64>(g, n_choices, n_slots, ws.act_hi_.get(), ws.act_lo_.get(),
+                                    ws.x_split_or_y_.get(), H, I, stream);
 
   const long long threads = static_cast<long long>(n) * (H / 4);
   moe_scatter_accumulate_kernel<<<static_cast<unsigned>((threads + 255) / 256), 256, 0, stream>>>(

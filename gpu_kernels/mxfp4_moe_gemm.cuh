@@ -8,7 +8,7 @@
 // Named stages, one launch each, all on the caller's stream, no host synchronization (capturable):
 //   1. routing metadata: tokens per slot, each choice's position in expert-sorted order, the tile list;
 //   2. gather: x rows into expert-sorted order as bf16 hi + lo parts (x = hi + lo, mma_sm80.cuh);
-//   3. gate_up: grouped GEMM per (slot, tile of up to 64 positions), MXFP4 weight tiles dequantized to bf16
+//   3. gate_up: grouped GEMM per (slot, tile of up to 64 or 128 positions), MXFP4 weight tiles dequantized to bf16
 //      in shared memory, the clamped SwiGLU fused in the epilogue, activations written as bf16 hi + lo;
 //   4. down: grouped GEMM, + b2, fp32 results per position;
 //   5. scatter: out[t] += the weighted results of the token's choices, in choice order (deterministic).
@@ -23,6 +23,12 @@
 #include "gpu_kernels/mxfp4_moe_matvec.cuh"
 
 namespace ossrun::gpu {
+
+// Positions per GEMM tile: 64 (4-stage ring) or 128 (3-stage ring, half the MXFP4 dequantization per mma).
+// Auto takes N128 when the slots average at least 256 choices (n * k >= 256 * n_slots), else N64 (H100,
+// gpt-oss-20b layer: n = 2048 N128 2.91 ms vs N64 3.18; n = 512 N64 1.10 ms vs N128 1.18).
+enum class MoeGemmTile : int { Auto, N64, N128 };
+const char* moe_gemm_tile_name(MoeGemmTile tile);
 
 // Scratch for one stream's launches, sized at construction.
 class MoeGemmWorkspace {
@@ -42,7 +48,7 @@ class MoeGemmWorkspace {
 
  private:
   friend void mxfp4_moe_gemm(const ExpertSlotMxfp4*, int, const int32_t*, const float*, int, int, const float*, float*,
-                             const MoeShape&, const SwigluParams&, MoeGemmWorkspace&, cudaStream_t);
+                             const MoeShape&, const SwigluParams&, MoeGemmWorkspace&, cudaStream_t, MoeGemmTile);
   int max_n_, k_, n_slots_, hidden_, intermediate_;
   DeviceBuffer<int> slot_counts_;      // (n_slots) choices routed to each slot
   DeviceBuffer<int> slot_offsets_;     // (n_slots) first sorted position of each slot
@@ -63,6 +69,6 @@ class MoeGemmWorkspace {
 // shape.n_slots == n_slots. Throws InputError for what the kernels cannot take.
 void mxfp4_moe_gemm(const ExpertSlotMxfp4* slots, int n_slots, const int32_t* choice_slots, const float* choice_weights,
                     int n, int k, const float* x, float* out, const MoeShape& shape, const SwigluParams& swiglu,
-                    MoeGemmWorkspace& ws, cudaStream_t stream);
+                    MoeGemmWorkspace& ws, cudaStream_t stream, MoeGemmTile tile = MoeGemmTile::Auto);
 
 }  // namespace ossrun::gpu

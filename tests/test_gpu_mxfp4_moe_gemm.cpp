@@ -141,11 +141,11 @@ Batch random_batch(int n, int k, int n_slots, int H, double skip_probability, st
 }
 
 std::vector<float> run_gpu(const DeviceExperts& dev, int n_slots, const Batch& b, int H, int I,
-                           gpu::MoeGemmWorkspace& ws) {
+                           gpu::MoeGemmWorkspace& ws, gpu::MoeGemmTile tile = gpu::MoeGemmTile::Auto) {
   DeviceBuffer<int32_t> slots_d(b.slots);
   DeviceBuffer<float> weights_d(b.weights), x_d(b.x), out_d(b.out);
   gpu::mxfp4_moe_gemm(dev.table.get(), n_slots, slots_d.get(), weights_d.get(), b.n, b.k, x_d.get(), out_d.get(),
-                      {H, I, n_slots}, {}, ws, nullptr);
+                      {H, I, n_slots}, {}, ws, nullptr, tile);
   OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
   return out_d.download();
 }
@@ -174,23 +174,26 @@ double worst_error(const std::vector<float>& got, const std::vector<double>& wan
   return worst;
 }
 
-// Runs the batch twice (the second time after poisoning the workspace's intermediates by a run on NaN inputs)
-// and checks both against the reference.
+// Runs the batch with each tile shape twice (the second time after poisoning the workspace's intermediates by a
+// run on NaN inputs) and checks every result against the reference.
 void check_batch(const std::vector<HostExpert>& experts, const DeviceExperts& dev, int n_slots, const Batch& b, int H,
                  int I, gpu::MoeGemmWorkspace& ws, double& worst) {
   CAPTURE(b.n);
   CAPTURE(b.k);
   double scale = 0;
   const std::vector<double> want = reference(experts, b, H, I, scale);
-  std::vector<float> got = run_gpu(dev, n_slots, b, H, I, ws);
-  test::check_close("out", got, want, scale, kRtol);
-  worst = std::max(worst, worst_error(got, want, scale));
   Batch poison = b;
   std::fill(poison.x.begin(), poison.x.end(), std::nanf(""));
   for (int32_t& s : poison.slots) s = s < 0 ? 0 : s;  // every choice live: NaN everywhere in the workspace
-  run_gpu(dev, n_slots, poison, H, I, ws);
-  got = run_gpu(dev, n_slots, b, H, I, ws);
-  test::check_close("out after a NaN batch", got, want, scale, kRtol);
+  for (gpu::MoeGemmTile tile : {gpu::MoeGemmTile::Auto, gpu::MoeGemmTile::N64, gpu::MoeGemmTile::N128}) {
+    CAPTURE(gpu::moe_gemm_tile_name(tile));
+    std::vector<float> got = run_gpu(dev, n_slots, b, H, I, ws, tile);
+    test::check_close("out", got, want, scale, kRtol);
+    worst = std::max(worst, worst_error(got, want, scale));
+    run_gpu(dev, n_slots, poison, H, I, ws, tile);
+    got = run_gpu(dev, n_slots, b, H, I, ws, tile);
+    test::check_close("out after a NaN batch", got, want, scale, kRtol);
+  }
   ws.check_errors();
 }
 
@@ -213,7 +216,8 @@ TEST_CASE("gpu mxfp4_moe_gemm: odd n, skipped choices, odd H and I, vs float64")
     gpu::MoeGemmWorkspace ws(max_n, 4, s.n_slots, s.H, s.I);
     for (int n : {1, 3, 17, 100, 513}) {
       if (n > max_n) continue;
-      for (int k : {1, 4}) check_batch(experts, dev, s.n_slots, random_batch(n, k, s.n_slots, s.H, 0.2, rng), s.H, s.I, ws, worst);
+      for (int k : {1, 4})
+        check_batch(experts, dev, s.n_slots, random_batch(n, k, s.n_slots, s.H, 0.2, rng), s.H, s.I, ws, worst);
     }
   }
   MESSAGE("largest error: " << worst << " of max |contribution|");
@@ -268,7 +272,8 @@ TEST_CASE("gpu mxfp4_moe_gemm: gpt-oss-20b shape vs float64, n = 1 vs mxfp4_moe_
   DeviceBuffer<gpu::ExpertChoice> choices_d(choices);
   DeviceBuffer<float> x_d(one.x), out_d(one.out);
   gpu::MoeWorkspace mv_ws(H, I, k);
-  gpu::mxfp4_moe_matvec(dev.table.get(), choices_d.get(), k, x_d.get(), out_d.get(), {H, I, kSlots}, {}, mv_ws, nullptr);
+  gpu::mxfp4_moe_matvec(dev.table.get(), choices_d.get(), k, x_d.get(), out_d.get(), {H, I, kSlots}, {}, mv_ws,
+                        nullptr);
   OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<float> matvec = out_d.download();
   const std::vector<float> gemm = run_gpu(dev, kSlots, one, H, I, ws);
