@@ -3,18 +3,22 @@
 // copies (189 MB), lm_head is 1.16 GB by itself. Weights are random (scales in a realistic range), never zeros.
 // Each figure is the median of `reps` timed groups of 8 calls (1 call for lm_head), launched back to back on a
 // stream, and again as the replay of a CUDA graph of the same group (the decode loop will run as a graph).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "gpu_kernels/bf16_gemm.cuh"
 #include "gpu_kernels/bf16_matvec.cuh"
 #include "gpu_kernels/copy_bandwidth.cuh"
 #include "gpu_kernels/cuda_check.cuh"
 #include "gpu_kernels/device_buffer.cuh"
 #include "gpu_kernels/event_timer.cuh"
 #include "gpu_kernels/kernel_bench.h"
+#include "gpu_kernels/mma_peak.cuh"
+#include "gpu_kernels/mxfp4_moe_gemm.cuh"
 #include "gpu_kernels/mxfp4_moe_matvec.cuh"
 
 namespace ossrun::gpu {
@@ -97,24 +101,33 @@ void time_both_ways(KernelBenchReport& report, const std::string& kernel, const 
   }
 }
 
-void bench_moe(KernelBenchReport& report, int reps, cudaStream_t stream) {
-  const size_t gu_rows = 2 * kIntermediate, gu_g = kHidden / 32, dn_rows = kHidden, dn_g = kIntermediate / 32;
-  DeviceBuffer<uint8_t> gu_blocks(kExperts * gu_rows * gu_g * 16), gu_scales(kExperts * gu_rows * gu_g);
-  DeviceBuffer<uint8_t> dn_blocks(kExperts * dn_rows * dn_g * 16), dn_scales(kExperts * dn_rows * dn_g);
-  DeviceBuffer<uint16_t> gu_bias(kExperts * gu_rows), dn_bias(kExperts * dn_rows);
-  fill_bytes(gu_blocks, 1, 0, 256);
-  fill_bytes(dn_blocks, 2, 0, 256);
-  fill_bytes(gu_scales, 3, 118, 9);  // 2^-9 .. 2^-1, around the checkpoint's scales
-  fill_bytes(dn_scales, 4, 118, 9);
-  fill_bf16(gu_bias, 5, 0.5f);
-  fill_bf16(dn_bias, 6, 0.5f);
-  OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());  // the fills ran on the legacy stream
+// All 32 experts of one gpt-oss-20b layer, random, one allocation per tensor.
+struct Layer20bExperts {
+  static constexpr size_t gu_rows = 2 * kIntermediate, gu_g = kHidden / 32, dn_rows = kHidden, dn_g = kIntermediate / 32;
+  DeviceBuffer<uint8_t> gu_blocks{kExperts * gu_rows * gu_g * 16}, gu_scales{kExperts * gu_rows * gu_g};
+  DeviceBuffer<uint8_t> dn_blocks{kExperts * dn_rows * dn_g * 16}, dn_scales{kExperts * dn_rows * dn_g};
+  DeviceBuffer<uint16_t> gu_bias{kExperts * gu_rows}, dn_bias{kExperts * dn_rows};
+  std::vector<ExpertSlotMxfp4> slots = std::vector<ExpertSlotMxfp4>(kExperts);
 
-  std::vector<ExpertSlotMxfp4> slots(kExperts);
-  for (size_t e = 0; e < kExperts; ++e)
-    slots[e] = {gu_blocks.get() + e * gu_rows * gu_g * 16, gu_scales.get() + e * gu_rows * gu_g,
-                gu_bias.get() + e * gu_rows,                dn_blocks.get() + e * dn_rows * dn_g * 16,
-                dn_scales.get() + e * dn_rows * dn_g,       dn_bias.get() + e * dn_rows};
+  Layer20bExperts() {
+    fill_bytes(gu_blocks, 1, 0, 256);
+    fill_bytes(dn_blocks, 2, 0, 256);
+    fill_bytes(gu_scales, 3, 118, 9);  // 2^-9 .. 2^-1, around the checkpoint's scales
+    fill_bytes(dn_scales, 4, 118, 9);
+    fill_bf16(gu_bias, 5, 0.5f);
+    fill_bf16(dn_bias, 6, 0.5f);
+    OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());  // the fills ran on the legacy stream
+    for (size_t e = 0; e < kExperts; ++e)
+      slots[e] = {gu_blocks.get() + e * gu_rows * gu_g * 16, gu_scales.get() + e * gu_rows * gu_g,
+                  gu_bias.get() + e * gu_rows,                dn_blocks.get() + e * dn_rows * dn_g * 16,
+                  dn_scales.get() + e * dn_rows * dn_g,       dn_bias.get() + e * dn_rows};
+  }
+  // MXFP4 blocks, scales and bf16 biases of one expert.
+  static double expert_bytes() { return gu_rows * gu_g * 17.0 + gu_rows * 2.0 + dn_rows * dn_g * 17.0 + dn_rows * 2.0; }
+};
+
+void bench_moe(KernelBenchReport& report, const Layer20bExperts& layer, int reps, cudaStream_t stream) {
+  const std::vector<ExpertSlotMxfp4>& slots = layer.slots;
   // Group call n uses experts 4n .. 4n+3 with softmax weights: all 32 experts once per group.
   std::vector<ExpertChoice> choices(kGroup * kTopK);
   std::mt19937 rng(7);
@@ -130,8 +143,7 @@ void bench_moe(KernelBenchReport& report, int reps, cudaStream_t stream) {
   MoeWorkspace ws(kHidden, kIntermediate, kTopK);
   const MoeShape shape{kHidden, kIntermediate, kExperts};
 
-  const double expert_bytes = gu_rows * gu_g * 17.0 + gu_rows * 2.0 + dn_rows * dn_g * 17.0 + dn_rows * 2.0;
-  const double bytes = kTopK * expert_bytes + kHidden * 4.0 /*x*/ + kHidden * 8.0 /*out read, written*/;
+  const double bytes = kTopK * Layer20bExperts::expert_bytes() + kHidden * 4.0 /*x*/ + kHidden * 8.0 /*out read, written*/;
   for (MoeCombine combine : {MoeCombine::Deterministic, MoeCombine::Atomic}) {
     for (Mxfp4Lut lut : {Mxfp4Lut::F32x2, Mxfp4Lut::Bf16x2}) {
       const std::string name = std::string("mxfp4_moe_matvec ") + mxfp4_lut_name(lut) + " " +
@@ -171,6 +183,88 @@ void bench_bf16(KernelBenchReport& report, int reps, cudaStream_t stream) {
   }
 }
 
+void add_compute(KernelBenchReport& report, const std::string& kernel, const std::string& shape, double flops,
+                 double mma_flops, double weight_bytes, double ms) {
+  const double s = ms * 1e-3;
+  report.compute.push_back({kernel, shape, flops, mma_flops, weight_bytes, ms * 1e3, flops / s / 1e12,
+                            mma_flops / s / 1e12, weight_bytes / s / 1e9});
+}
+
+// bf16_gemm at the q projection (+bias) and lm_head shapes; at small n also against n bf16_matvec calls.
+void bench_bf16_gemm(KernelBenchReport& report, int reps, cudaStream_t stream) {
+  constexpr int kMaxN = 2048;
+  Bf16GemmWorkspace ws(kMaxN, kHidden);
+  DeviceBuffer<float> x(random_floats(static_cast<size_t>(kMaxN) * kHidden, 21));
+  struct Matrix {
+    const char* name;
+    long long rows;
+    bool bias;
+  };
+  for (const Matrix& m : {Matrix{"q", kQDim, true}, Matrix{"lm_head", kVocab, false}}) {
+    DeviceBuffer<uint16_t> W(static_cast<size_t>(m.rows) * kHidden), bias(m.bias ? m.rows : 0);
+    fill_bf16(W, 22, 0.05f);
+    if (m.bias) fill_bf16(bias, 23, 0.5f);
+    OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
+    const std::vector<int> ns = m.bias ? std::vector<int>{8, 64, 512, 2048} : std::vector<int>{64, 512, 2048};
+    DeviceBuffer<float> y(static_cast<size_t>(kMaxN) * m.rows);
+    const double w_bytes = m.rows * kHidden * 2.0;
+    for (int n : ns) {
+      const std::string shape = std::string(m.name) + " " + std::to_string(m.rows) + "x2880 n=" + std::to_string(n);
+      const double flops = 2.0 * n * m.rows * kHidden;
+      for (Bf16GemmTile tile : {Bf16GemmTile::Auto, Bf16GemmTile::Wide, Bf16GemmTile::Narrow}) {
+        const double ms = median_ms(stream, 2, reps, [&](cudaStream_t s) {
+          bf16_gemm(W.get(), m.bias ? bias.get() : nullptr, x.get(), y.get(), n, m.rows, kHidden, ws, s, tile);
+        });
+        add_compute(report, std::string("bf16_gemm ") + bf16_gemm_tile_name(tile), shape, flops, 2 * flops, w_bytes,
+                    ms);
+      }
+      if (n <= 64) {  // the alternative a small batch has: one matvec per token
+        const double ms = median_ms(stream, 2, reps, [&](cudaStream_t s) {
+          for (int t = 0; t < n; ++t)
+            bf16_matvec(W.get(), m.bias ? bias.get() : nullptr, x.get() + static_cast<size_t>(t) * kHidden,
+                        y.get() + static_cast<size_t>(t) * m.rows, m.rows, kHidden, s);
+        });
+        add_compute(report, "bf16_matvec x n", shape, flops, flops, w_bytes, ms);
+      }
+    }
+  }
+}
+
+// mxfp4_moe_gemm for one gpt-oss-20b layer: n tokens, each routed to 4 distinct random experts of 32.
+void bench_moe_gemm(KernelBenchReport& report, const Layer20bExperts& layer, int reps, cudaStream_t stream) {
+  constexpr int kMaxN = 2048;
+  DeviceBuffer<ExpertSlotMxfp4> slots_d(layer.slots);
+  MoeGemmWorkspace ws(kMaxN, kTopK, kExperts, kHidden, kIntermediate);
+  std::mt19937 rng(31);
+  std::vector<int32_t> choice_slots(kMaxN * kTopK);
+  std::vector<float> weights(kMaxN * kTopK);
+  std::vector<int> order(kExperts);
+  for (int t = 0; t < kMaxN; ++t) {
+    for (int e = 0; e < kExperts; ++e) order[e] = e;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int c = 0; c < kTopK; ++c) choice_slots[t * kTopK + c] = order[c], weights[t * kTopK + c] = 0.25f;
+  }
+  DeviceBuffer<int32_t> choices_d(choice_slots);
+  DeviceBuffer<float> weights_d(weights), x(random_floats(static_cast<size_t>(kMaxN) * kHidden, 32));
+  DeviceBuffer<float> out(random_floats(static_cast<size_t>(kMaxN) * kHidden, 33));
+  const MoeShape shape{kHidden, kIntermediate, kExperts};
+  for (int n : {64, 512, 2048}) {
+    for (MoeGemmTile tile : {MoeGemmTile::Auto, MoeGemmTile::N64, MoeGemmTile::N128}) {
+      const double ms = median_ms(stream, 2, reps, [&](cudaStream_t s) {
+        mxfp4_moe_gemm(slots_d.get(), kExperts, choices_d.get(), weights_d.get(), n, kTopK, x.get(), out.get(), shape,
+                       SwigluParams{}, ws, s, tile);
+      });
+      const double flops =
+          2.0 * n * kTopK * (2.0 * kIntermediate * kHidden + static_cast<double>(kHidden) * kIntermediate);
+      // Every expert is chosen at these n (the bench's routing covers all 32 by n = 64 with near certainty).
+      add_compute(report, std::string("mxfp4_moe_gemm ") + moe_gemm_tile_name(tile),
+                  "20b layer k=4 of 32 n=" + std::to_string(n), flops, 2 * flops,
+                  kExperts * Layer20bExperts::expert_bytes(), ms);
+    }
+  }
+  ws.check_errors();
+}
+
 }  // namespace
 
 KernelBenchReport run_kernel_bench(const KernelBenchOptions& options) {
@@ -179,8 +273,16 @@ KernelBenchReport run_kernel_bench(const KernelBenchOptions& options) {
   const CopyBandwidth copy = measure_copy_bandwidth(size_t{1} << 30, options.reps, stream.get());
   report.copy_buffer_bytes = static_cast<double>(copy.buffer_bytes);
   report.copy_gbps = copy.gbps;
-  bench_moe(report, options.reps, stream.get());
+  {
+    const Layer20bExperts layer;
+    bench_moe(report, layer, options.reps, stream.get());
+    if (options.gemm) bench_moe_gemm(report, layer, options.reps, stream.get());
+  }
   bench_bf16(report, options.reps, stream.get());
+  if (options.gemm) {
+    report.mma_peak_tflops = measure_mma_bf16_tflops(options.reps, stream.get());
+    bench_bf16_gemm(report, options.reps, stream.get());
+  }
   OSSRUN_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
   return report;
 }
