@@ -19,6 +19,7 @@ struct KernelBenchReport {
   double copy_buffer_bytes = 0;
   double copy_gbps = 0;
   std::vector<KernelFigure> figures;
+  std::vector<KernelFigure> op_figures;  // the small per-token ops (rmsnorm, rope, router, embedding, sampling)
 };
 
 struct KernelBenchOptions {
