@@ -242,6 +242,12 @@ void bench_ops(KernelBenchReport& report, int reps, cudaStream_t stream) {
   for (const auto& m : modes)
     time(std::string("DeviceSampler ") + m.name, "vocab 201088", kVocab * 4.0,
          [&](cudaStream_t s) { sampler.sample(logits.get(), m.p, counter.get(), token.get(), s); });
+  // Fewer CTAs: cheaper grid barriers and histogram merges, more work per CTA.
+  for (int ctas : {33, 66}) {
+    DeviceSampler capped(kVocab, ctas);
+    time("DeviceSampler T=1 top-p 0.9", "vocab 201088, " + std::to_string(ctas) + " CTAs", kVocab * 4.0,
+         [&](cudaStream_t s) { capped.sample(logits.get(), modes[2].p, counter.get(), token.get(), s); });
+  }
 }
 
 }  // namespace

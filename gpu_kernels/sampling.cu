@@ -378,15 +378,16 @@ void validate(const DeviceSamplerParams& p) {
   if (!(p.min_p >= 0 && p.min_p <= 1)) throw InputError("min-p must be in [0, 1], found " + std::to_string(p.min_p));
 }
 
-DeviceSampler::DeviceSampler(int64_t vocab) : vocab_(vocab) {
+DeviceSampler::DeviceSampler(int64_t vocab, int max_ctas) : vocab_(vocab) {
   if (vocab < 1 || vocab > 0x7fffffff)
     throw InputError("DeviceSampler: vocabulary size " + std::to_string(vocab) + "; needs 1 .. 2^31 - 1");
+  if (max_ctas < 0) throw InputError("DeviceSampler: max_ctas = " + std::to_string(max_ctas) + "; needs >= 0");
   int bits = 0;
   while ((int64_t{1} << bits) <= vocab) ++bits;
   mass_shift_ = 63 - bits;  // vocab * 2^s < 2^63
   const int64_t wanted = (vocab + kThreads - 1) / kThreads;
   const int resident = resident_ctas(reinterpret_cast<const void*>(device_sample_kernel), kThreads, 0);
-  ctas_ = static_cast<int>(std::min<int64_t>({wanted, resident, kSamplerMaxCtas}));
+  ctas_ = static_cast<int>(std::min<int64_t>({wanted, resident, kSamplerMaxCtas, max_ctas > 0 ? max_ctas : kSamplerMaxCtas}));
   keys_ = DeviceBuffer<uint32_t>(static_cast<size_t>(vocab));
   scratch_ = DeviceBuffer<unsigned char>(sizeof(SamplerScratch));
   OSSRUN_CUDA_CHECK(cudaMemset(scratch_.get(), 0, scratch_.bytes()));

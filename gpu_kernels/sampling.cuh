@@ -49,7 +49,9 @@ struct SamplerScratch;
 class DeviceSampler {
  public:
   // vocab: logits per row, 1 .. 2^31 - 1. Allocates its scratch (synchronous); sample() allocates nothing.
-  explicit DeviceSampler(int64_t vocab);
+  // max_ctas: 0 for the default grid (one CTA per 1024 tokens, at most what fits on the device), or a
+  // smaller cap (the benchmark compares grid sizes).
+  explicit DeviceSampler(int64_t vocab, int max_ctas = 0);
   DeviceSampler(const DeviceSampler&) = delete;
   DeviceSampler& operator=(const DeviceSampler&) = delete;
 

@@ -109,6 +109,49 @@ const DeviceSamplerParams kParamSets[] = {
     {1.0f, 0.999f, 0, 0.3f, 7},
 };
 
+// Five live tokens at 10, 0.48 V, 0.96 V, 0.72 V, 0.24 V with p = 1, 1, e^-1, e^-2, e^-3 in that order (the
+// first two tie); the rest have p = 0. Each parameter set's kept set is worked out by hand.
+void check_hand_computed_kept_sets(int64_t vocab, int want_ctas) {
+  const int32_t a = 10, b = static_cast<int32_t>(vocab * 48 / 100), c = static_cast<int32_t>(vocab * 96 / 100),
+                d = static_cast<int32_t>(vocab * 72 / 100), e = static_cast<int32_t>(vocab * 24 / 100);
+  std::vector<float> logits(static_cast<size_t>(vocab), -1000.0f);
+  logits[a] = logits[b] = 2.0f;
+  logits[c] = 1.0f;
+  logits[d] = 0.0f;
+  logits[e] = -1.0f;
+  gpu::DeviceSampler sampler(vocab);
+  CHECK(sampler.ctas() == want_ctas);
+  DeviceBuffer<float> logits_d(logits);
+  const struct {
+    DeviceSamplerParams p;
+    std::vector<int32_t> kept;
+  } cases[] = {
+      {{1.0f, 1.0f, 1, 0.0f, 1}, {a}},  // top-k 1: the tie goes to the lower id
+      {{1.0f, 1.0f, 2, 0.0f, 2}, {a, b}},
+      {{1.0f, 1.0f, 3, 0.0f, 3}, {a, b, c}},
+      {{1.0f, 0.3f, 0, 0.0f, 4}, {a}},               // mass 1 of 2.553 reaches 0.3 of it
+      {{1.0f, 0.5f, 0, 0.0f, 5}, {a, b}},            // 2 reaches 1.277
+      {{1.0f, 0.85f, 0, 0.0f, 6}, {a, b, c}},        // 2.368 reaches 2.170
+      {{1.0f, 1.0f, 0, 0.1f, 7}, {a, b, c, d}},      // e^-2 = 0.135 >= 0.1 > e^-3
+      {{1.0f, 1.0f, 4, 0.2f, 8}, {a, b, c}},
+      {{1.0f, 1.0f, 0, 0.0f, 9}, {a, b, c, d, e}},
+      {{1.0f, 0.6f, 1, 0.0f, 10}, {a}},              // top-p inside top-k
+  };
+  for (const auto& k : cases) {
+    CAPTURE(k.p.top_k);
+    CAPTURE(k.p.top_p);
+    CAPTURE(k.p.min_p);
+    std::vector<int> seen(logits.size(), 0);
+    size_t invalid = 0;
+    for (int32_t t : draw(sampler, logits_d, k.p, 40, 10 * k.p.seed)) {
+      if (std::find(k.kept.begin(), k.kept.end(), t) == k.kept.end()) ++invalid;
+      else seen[t] = 1;
+    }
+    CHECK(invalid == 0);
+    CHECK(std::accumulate(seen.begin(), seen.end(), 0) >= std::min<int>(2, static_cast<int>(k.kept.size())));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("gpu DeviceSampler: greedy equals engine::argmax, ties to the lowest id") {
@@ -165,45 +208,14 @@ TEST_CASE("gpu DeviceSampler: NaN or no finite maximum gives token -1") {
   }
 }
 
+TEST_CASE("gpu DeviceSampler: hand-computed kept sets, one CTA") {
+  if (!test::gpu_or_skip()) return;
+  check_hand_computed_kept_sets(700, 1);
+}
+
 TEST_CASE("gpu DeviceSampler: hand-computed kept sets over several CTAs (ties across CTAs to the lower id)") {
   if (!test::gpu_or_skip()) return;
-  // Five live tokens in three CTAs' ranges; p = 1, 1, e^-1, e^-2, e^-3 in the order 10, 1200, 2400, 1800, 600.
-  std::vector<float> logits(2500, -1000.0f);
-  logits[10] = logits[1200] = 2.0f;
-  logits[2400] = 1.0f;
-  logits[1800] = 0.0f;
-  logits[600] = -1.0f;
-  gpu::DeviceSampler sampler(2500);
-  CHECK(sampler.ctas() == 3);
-  DeviceBuffer<float> logits_d(logits);
-  const struct {
-    DeviceSamplerParams p;
-    std::vector<int32_t> kept;
-  } cases[] = {
-      {{1.0f, 1.0f, 1, 0.0f, 1}, {10}},                          // top-k 1: the tie goes to the lower id
-      {{1.0f, 1.0f, 2, 0.0f, 2}, {10, 1200}},
-      {{1.0f, 1.0f, 3, 0.0f, 3}, {10, 1200, 2400}},
-      {{1.0f, 0.3f, 0, 0.0f, 4}, {10}},                          // mass 1 of 2.553 reaches 0.3
-      {{1.0f, 0.5f, 0, 0.0f, 5}, {10, 1200}},                    // 2 reaches 1.277
-      {{1.0f, 0.85f, 0, 0.0f, 6}, {10, 1200, 2400}},             // 2.368 reaches 2.170
-      {{1.0f, 1.0f, 0, 0.1f, 7}, {10, 1200, 2400, 1800}},        // e^-2 = 0.135 >= 0.1 > e^-3
-      {{1.0f, 1.0f, 4, 0.2f, 8}, {10, 1200, 2400}},
-      {{1.0f, 1.0f, 0, 0.0f, 9}, {10, 1200, 2400, 1800, 600}},
-      {{1.0f, 0.6f, 1, 0.0f, 10}, {10}},                         // top-p inside top-k
-  };
-  for (const auto& c : cases) {
-    CAPTURE(c.p.top_k);
-    CAPTURE(c.p.top_p);
-    CAPTURE(c.p.min_p);
-    std::vector<int> seen(logits.size(), 0);
-    size_t invalid = 0;
-    for (int32_t t : draw(sampler, logits_d, c.p, 40, 10 * c.p.seed)) {
-      if (std::find(c.kept.begin(), c.kept.end(), t) == c.kept.end()) ++invalid;
-      else seen[t] = 1;
-    }
-    CHECK(invalid == 0);
-    CHECK(std::accumulate(seen.begin(), seen.end(), 0) >= std::min<int>(2, static_cast<int>(c.kept.size())));
-  }
+  check_hand_computed_kept_sets(2500, 3);
 }
 
 TEST_CASE("gpu DeviceSampler: frequencies match the filtered distribution (vocab 50, one CTA)") {
@@ -318,4 +330,5 @@ TEST_CASE("gpu DeviceSampler: parameters and vocabulary sizes out of range are r
   CHECK_NOTHROW(gpu::validate(DeviceSamplerParams{0.0f, 1.0f, 0, 0.0f, 0}));
   CHECK_THROWS_AS(gpu::DeviceSampler(0), InputError);
   CHECK_THROWS_AS(gpu::DeviceSampler(int64_t{1} << 31), InputError);
+  CHECK_THROWS_AS(gpu::DeviceSampler(100, -1), InputError);
 }
