@@ -208,7 +208,7 @@ TEST_CASE("gpu DeviceSampler: NaN or no finite maximum gives token -1") {
   }
 }
 
-TEST_CASE("gpu DeviceSampler: hand-computed kept sets, one CTA") {
+TEST_CASE("gpu DeviceSampler: hand-computed kept sets on one CTA") {
   if (!test::gpu_or_skip()) return;
   check_hand_computed_kept_sets(700, 1);
 }
