@@ -4,6 +4,7 @@
 // Each figure is the median of `reps` timed groups of 8 calls (1 call for lm_head), launched back to back on a
 // stream, and again as the replay of a CUDA graph of the same group (the decode loop will run as a graph).
 #include <algorithm>
+// The per-token ops (bench_ops) run at decode shapes on small, L2-resident buffers.
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -15,11 +16,16 @@
 #include "gpu_kernels/copy_bandwidth.cuh"
 #include "gpu_kernels/cuda_check.cuh"
 #include "gpu_kernels/device_buffer.cuh"
+#include "gpu_kernels/embedding.cuh"
 #include "gpu_kernels/event_timer.cuh"
 #include "gpu_kernels/kernel_bench.h"
 #include "gpu_kernels/mma_peak.cuh"
 #include "gpu_kernels/mxfp4_moe_gemm.cuh"
 #include "gpu_kernels/mxfp4_moe_matvec.cuh"
+#include "gpu_kernels/rmsnorm.cuh"
+#include "gpu_kernels/rope.cuh"
+#include "gpu_kernels/router_topk.cuh"
+#include "gpu_kernels/sampling.cuh"
 
 namespace ossrun::gpu {
 namespace {
@@ -82,7 +88,7 @@ class Stream {
 // Times `group(stream)` (which makes `calls` calls) launched directly, then captured once as a graph and
 // replayed; appends one figure for each.
 template <typename Group>
-void time_both_ways(KernelBenchReport& report, const std::string& kernel, const std::string& shape, double bytes,
+void time_both_ways(std::vector<KernelFigure>& figures, const std::string& kernel, const std::string& shape, double bytes,
                     int calls, int reps, cudaStream_t stream, Group&& group) {
   const double stream_ms = median_ms(stream, /*warmup=*/3, reps, group);
   cudaGraph_t graph;
@@ -97,7 +103,7 @@ void time_both_ways(KernelBenchReport& report, const std::string& kernel, const 
   OSSRUN_CUDA_CHECK(cudaGraphDestroy(graph));
   for (auto [launch, ms] : {std::pair<const char*, double>{"stream", stream_ms}, {"graph", graph_ms}}) {
     const double us = ms * 1e3 / calls;
-    report.figures.push_back({kernel, shape, launch, bytes, us, bytes / (us * 1e-6) / 1e9});
+    figures.push_back({kernel, shape, launch, bytes, us, bytes / (us * 1e-6) / 1e9});
   }
 }
 
@@ -148,7 +154,7 @@ void bench_moe(KernelBenchReport& report, const Layer20bExperts& layer, int reps
     for (Mxfp4Lut lut : {Mxfp4Lut::F32x2, Mxfp4Lut::Bf16x2}) {
       const std::string name = std::string("mxfp4_moe_matvec ") + mxfp4_lut_name(lut) + " " +
                                (combine == MoeCombine::Deterministic ? "det" : "atomic");
-      time_both_ways(report, name, "H=2880 I=2880 k=4 of 32", bytes, kGroup, reps, stream, [&](cudaStream_t s) {
+      time_both_ways(report.figures, name, "H=2880 I=2880 k=4 of 32", bytes, kGroup, reps, stream, [&](cudaStream_t s) {
         for (int n = 0; n < kGroup; ++n)
           mxfp4_moe_matvec(slots_d.get(), choices_d.get() + n * kTopK, kTopK, x.get(), out.get(), shape,
                            SwigluParams{}, ws, s, combine, lut);
@@ -165,7 +171,7 @@ void bench_bf16(KernelBenchReport& report, int reps, cudaStream_t stream) {
     OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
     DeviceBuffer<float> x(random_floats(kHidden, 12)), y(kVocab);
     const double bytes = kVocab * (kHidden * 2.0 + 4.0) + kHidden * 4.0;
-    time_both_ways(report, "bf16_matvec", "lm_head 201088x2880", bytes, 1, reps, stream,
+    time_both_ways(report.figures, "bf16_matvec", "lm_head 201088x2880", bytes, 1, reps, stream,
                    [&](cudaStream_t s) { bf16_matvec(W.get(), nullptr, x.get(), y.get(), kVocab, kHidden, s); });
   }
   {  // q projection: 8 copies cycled (189 MB), with bias
@@ -176,7 +182,7 @@ void bench_bf16(KernelBenchReport& report, int reps, cudaStream_t stream) {
     OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
     DeviceBuffer<float> x(random_floats(kHidden, 15)), y(kQDim);
     const double bytes = kQDim * (kHidden * 2.0 + 2.0 + 4.0) + kHidden * 4.0;
-    time_both_ways(report, "bf16_matvec", "q 4096x2880 +bias", bytes, kGroup, reps, stream, [&](cudaStream_t s) {
+    time_both_ways(report.figures, "bf16_matvec", "q 4096x2880 +bias", bytes, kGroup, reps, stream, [&](cudaStream_t s) {
       for (int n = 0; n < kGroup; ++n)
         bf16_matvec(W.get() + n * per, bias.get() + n * kQDim, x.get(), y.get(), kQDim, kHidden, s);
     });
@@ -265,6 +271,79 @@ void bench_moe_gemm(KernelBenchReport& report, const Layer20bExperts& layer, int
   ws.check_errors();
 }
 
+// The per-token ops at decode shapes: tiny buffers (L2-resident, as in the decode loop), so these are launch-
+// and latency-bound; the figure to watch is the graph time per call.
+void bench_ops(KernelBenchReport& report, int reps, cudaStream_t stream) {
+  constexpr int kHeads = 64, kKvHeads = 8, kHeadDim = 64, kPrefill = 128;
+  auto& figs = report.op_figures;
+  auto time = [&](const std::string& kernel, const std::string& shape, double bytes, auto&& call) {
+    time_both_ways(figs, kernel, shape, bytes, kGroup, reps, stream, [&](cudaStream_t s) {
+      for (int n = 0; n < kGroup; ++n) call(s);
+    });
+  };
+  DeviceBuffer<float> x(random_floats(size_t{kPrefill} * kHidden, 21)), delta(random_floats(size_t{kPrefill} * kHidden, 22));
+  DeviceBuffer<float> y(size_t{kPrefill} * kHidden);
+  DeviceBuffer<uint16_t> w(kHidden);
+  fill_bf16(w, 23, 1.0f);
+  OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
+  time("rmsnorm_f32", "1x2880", kHidden * 10.0,
+       [&](cudaStream_t s) { rmsnorm_f32(x.get(), w.get(), y.get(), 1, kHidden, 1e-5f, s); });
+  time("rmsnorm_f32", "128x2880", kPrefill * kHidden * 8.0 + kHidden * 2.0,
+       [&](cudaStream_t s) { rmsnorm_f32(x.get(), w.get(), y.get(), kPrefill, kHidden, 1e-5f, s); });
+  time("add_rmsnorm_f32", "1x2880", kHidden * 18.0,
+       [&](cudaStream_t s) { add_rmsnorm_f32(x.get(), delta.get(), w.get(), y.get(), 1, kHidden, 1e-5f, s); });
+
+  DeviceBuffer<float> q(random_floats(kHeads * kHeadDim, 24)), k(random_floats(kKvHeads * kHeadDim, 25));
+  DeviceBuffer<float> cos_t(random_floats(4096 * kHeadDim / 2, 26)), sin_t(random_floats(4096 * kHeadDim / 2, 27));
+  DeviceBuffer<int32_t> pos(std::vector<int32_t>{1234});
+  time("rope_apply_f32", "1 tok 64+8 heads d64", (kHeads + kKvHeads) * kHeadDim * 8.0 + kHeadDim * 4.0, [&](cudaStream_t s) {
+    rope_apply_f32(q.get(), k.get(), 1, kHeads, kKvHeads, kHeadDim, cos_t.get(), sin_t.get(), pos.get(), s, 4096);
+  });
+
+  DeviceBuffer<float> router_logits(random_floats(128, 28)), weights(4);
+  DeviceBuffer<int32_t> ids(4);
+  DeviceBuffer<ExpertChoice> choices(4);
+  for (int experts : {32, 128})
+    time("router_topk_softmax", "1 tok k=4 of " + std::to_string(experts), experts * 4.0 + 4 * 8.0,
+         [&](cudaStream_t s) { router_topk_softmax(router_logits.get(), 1, experts, 4, ids.get(), weights.get(), s); });
+  time("expert_choices_from_topk", "4 choices", 4 * 16.0,
+       [&](cudaStream_t s) { expert_choices_from_topk(ids.get(), weights.get(), 4, nullptr, choices.get(), s); });
+
+  DeviceBuffer<uint16_t> table(static_cast<size_t>(kVocab) * kHidden);
+  fill_bf16(table, 29, 0.05f);
+  OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
+  DeviceBuffer<int32_t> token_id(std::vector<int32_t>{4321});
+  time("embedding_gather_bf16", "1 tok x 2880", kHidden * 6.0,
+       [&](cudaStream_t s) { embedding_gather_bf16(table.get(), kVocab, kHidden, token_id.get(), 1, x.get(), s); });
+
+  // Logits like a language model's: a few thousand plausible tokens above a long tail.
+  std::vector<float> lm(kVocab);
+  std::mt19937 rng(30);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (float& l : lm) l = normal(rng);
+  DeviceBuffer<float> logits(lm);
+  DeviceBuffer<uint64_t> counter(std::vector<uint64_t>{0});
+  DeviceBuffer<int32_t> token(1);
+  DeviceSampler sampler(kVocab);
+  const struct {
+    const char* name;
+    DeviceSamplerParams p;
+  } modes[] = {{"greedy", {0.0f, 1.0f, 0, 0.0f, 1}},
+               {"T=1", {1.0f, 1.0f, 0, 0.0f, 1}},
+               {"T=1 top-p 0.9", {1.0f, 0.9f, 0, 0.0f, 1}},
+               {"T=0.7 top-k 50", {0.7f, 1.0f, 50, 0.0f, 1}},
+               {"T=1 k40 p0.95 min-p 0.05", {1.0f, 0.95f, 40, 0.05f, 1}}};
+  for (const auto& m : modes)
+    time(std::string("DeviceSampler ") + m.name, "vocab 201088", kVocab * 4.0,
+         [&](cudaStream_t s) { sampler.sample(logits.get(), m.p, counter.get(), token.get(), s); });
+  // Fewer CTAs: cheaper grid barriers and histogram merges, more work per CTA.
+  for (int ctas : {33, 66}) {
+    DeviceSampler capped(kVocab, ctas);
+    time("DeviceSampler T=1 top-p 0.9", "vocab 201088, " + std::to_string(ctas) + " CTAs", kVocab * 4.0,
+         [&](cudaStream_t s) { capped.sample(logits.get(), modes[2].p, counter.get(), token.get(), s); });
+  }
+}
+
 }  // namespace
 
 KernelBenchReport run_kernel_bench(const KernelBenchOptions& options) {
@@ -283,6 +362,7 @@ KernelBenchReport run_kernel_bench(const KernelBenchOptions& options) {
     report.mma_peak_tflops = measure_mma_bf16_tflops(options.reps, stream.get());
     bench_bf16_gemm(report, options.reps, stream.get());
   }
+  bench_ops(report, options.reps, stream.get());
   OSSRUN_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
   return report;
 }

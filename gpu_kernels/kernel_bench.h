@@ -34,6 +34,7 @@ struct KernelBenchReport {
   std::vector<KernelFigure> figures;
   double mma_peak_tflops = 0;  // mma.sync m16n8k16 bf16 register loop (0 when the GEMMs were skipped)
   std::vector<ComputeFigure> compute;
+  std::vector<KernelFigure> op_figures;  // the small per-token ops (rmsnorm, rope, router, embedding, sampling)
 };
 
 struct KernelBenchOptions {

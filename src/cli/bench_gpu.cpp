@@ -28,6 +28,11 @@ void run_bench_gpu(int reps, bool gemm) {
   for (const gpu::KernelFigure& f : r.figures)
     std::printf("%-31s %-24s %-7s %9.2f %10.2f %8.1f %7.1f%%\n", f.kernel.c_str(), f.shape.c_str(), f.launch.c_str(),
                 f.bytes / 1e6, f.median_us, f.gbps, 100.0 * f.gbps / r.copy_gbps);
+  std::printf("\ngpu ops (one decode token; bytes = inputs read + outputs written; launch-latency bound)\n");
+  std::printf("%-38s %-24s %-7s %9s %10s %8s %8s\n", "op", "shape", "launch", "KB/call", "median us", "GB/s", "of copy");
+  for (const gpu::KernelFigure& f : r.op_figures)
+    std::printf("%-38s %-24s %-7s %9.1f %10.2f %8.1f %7.2f%%\n", f.kernel.c_str(), f.shape.c_str(), f.launch.c_str(),
+                f.bytes / 1e3, f.median_us, f.gbps, 100.0 * f.gbps / r.copy_gbps);
   if (r.compute.empty()) return;
   // Split-bf16 GEMMs run two mma per product (x = hi + lo): "mma TF/s" counts both, against the peak.
   std::printf("\nmma.sync m16n8k16 bf16 peak (register loop, same run): %.1f TFLOP/s\n\n", r.mma_peak_tflops);
