@@ -58,6 +58,7 @@ GpuForward::GpuForward(const Checkpoint& ck, const GpuForwardOptions& opt, Uploa
   std::vector<float> cos_table(opt.ctx * half), sin_table(opt.ctx * half);
   const engine::RopeFrequencies rope = engine::rope_frequencies(c.rope, c.head_dim);
   for (int64_t p = 0; p < opt.ctx; ++p) engine::rope_cos_sin(rope, p, cos_table.data() + p * half, sin_table.data() + p * half);
+  rope_rows_ = opt.ctx;
   rope_cos_ = DeviceBuffer<float>(cos_table);
   rope_sin_ = DeviceBuffer<float>(sin_table);
 
@@ -194,7 +195,7 @@ void GpuForward::enqueue_layers(int64_t n, int64_t pos0) {
       bf16_gemm(L.qkv + static_cast<int64_t>(Q + KV) * H, L.qkv_bias + Q + KV, t_.get(), v, nn, KV, H, *gemm_ws_, s);
     }
     rope_apply_f32(q, k, nn, L.attn.n_heads, L.attn.n_kv_heads, L.attn.head_dim, rope_cos_.get(), rope_sin_.get(),
-                   positions_.get(), s);
+                   positions_.get(), s, static_cast<int>(rope_rows_));
     // The batch's keys and values go into the cache first; the attention reads them all from there.
     kv_store_bf16(k, v, positions_.get(), nn, L.attn, L.k_cache.get(), L.v_cache.get(), s);
     if (one)

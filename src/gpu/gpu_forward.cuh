@@ -106,6 +106,7 @@ class GpuForward : public engine::Forward {
   const uint16_t* final_norm_ = nullptr;  // (H) bf16
   const uint16_t* lm_head_ = nullptr;     // (V, H) bf16
   DeviceBuffer<float> rope_cos_, rope_sin_;  // (ctx, head_dim/2) f32, the YaRN concentration included
+  int64_t rope_rows_ = 0;                     // ctx
 
   // Workspaces on the device, (max_batch, ...) f32 unless noted.
   DeviceBuffer<float> x_;        // (B, H) the residual stream
