@@ -2,8 +2,8 @@
 //
 // attention_decode_bf16_kernel, CTA (split, KV head g), kThreads threads, tiles of kTile keys:
 //   1. cp.async brings the tile's K rows (padded, see kKStride) and V rows into shared memory;
-//   2. thread t scores key t against the G query heads of the group (q in shared memory, pre-scaled into
-//      log2 units, read as broadcasts): S (G, kTile);
+//   2. each thread scores two keys against half of the G query heads of the group (q in shared memory,
+//      pre-scaled into log2 units, read as broadcasts): S (G, kTile);
 //   3. warp w updates the online softmax of heads w, w + 4, ... (max, rescale factor, p = exp2(S - max));
 //   4. the threads share the G x head_dim outputs, each adding p-weighted V rows to its own accumulators.
 // Each K and V row is read from global memory once per group of query heads.
@@ -27,7 +27,7 @@ using attention_device::first_visible_key;
 using attention_device::kLog2e;
 
 constexpr int kThreads = 128;
-constexpr int kTile = kThreads;         // keys per tile: one per thread in the scoring step
+constexpr int kTile = kThreads;         // keys per tile: two per thread (and half the heads) when scoring
 constexpr int kScoreStride = kTile + 4; // floats per head row of S (keeps later sections 16-byte aligned)
 constexpr int kCtasPerSmTarget = 4;     // splits aim at this many CTAs per SM over all KV heads
 
@@ -104,31 +104,35 @@ __global__ void __launch_bounds__(kThreads)
     cp_async_wait_all();
     __syncthreads();  // also orders the q/acc/m/l initialization and the previous tile's V step
 
-    // 2. Scores: thread tid takes key jt + tid.
-    if (tid < nt) {
-      float kf[D];
+    // 2. Scores: thread tid takes keys t0 = tid % 64 and t0 + 64 against the heads h = tid / 64 (mod 2), so
+    //    each q read from shared memory serves two keys.
+    {
+      const int t0 = tid & 63, parity = tid >> 6;
+      float ka[D], kb[D];
 #pragma unroll
-      for (int c = 0; c < D / 8; ++c)
-        bf16x8_to_float(*reinterpret_cast<const uint4*>(kt + tid * kKStride<D> + c * 8), kf + c * 8);
-      for (int h = 0; h < G; ++h) {
-        const float4* qh = reinterpret_cast<const float4*>(qs + h * D);
-        float s0 = 0.0f, s1 = 0.0f;
-#pragma unroll
-        for (int c = 0; c < D / 4; c += 2) {
-          const float4 x = qh[c], y = qh[c + 1];
-          s0 = fmaf(x.x, kf[4 * c], s0);
-          s0 = fmaf(x.y, kf[4 * c + 1], s0);
-          s0 = fmaf(x.z, kf[4 * c + 2], s0);
-          s0 = fmaf(x.w, kf[4 * c + 3], s0);
-          s1 = fmaf(y.x, kf[4 * c + 4], s1);
-          s1 = fmaf(y.y, kf[4 * c + 5], s1);
-          s1 = fmaf(y.z, kf[4 * c + 6], s1);
-          s1 = fmaf(y.w, kf[4 * c + 7], s1);
-        }
-        S[h * kScoreStride + tid] = s0 + s1;
+      for (int c = 0; c < D / 8; ++c) {
+        bf16x8_to_float(*reinterpret_cast<const uint4*>(kt + t0 * kKStride<D> + c * 8), ka + c * 8);
+        bf16x8_to_float(*reinterpret_cast<const uint4*>(kt + (t0 + 64) * kKStride<D> + c * 8), kb + c * 8);
       }
-    } else {
-      for (int h = 0; h < G; ++h) S[h * kScoreStride + tid] = -INFINITY;
+      for (int h = parity; h < G; h += 2) {
+        const float4* qh = reinterpret_cast<const float4*>(qs + h * D);
+        float sa = 0.0f, sb = 0.0f;
+#pragma unroll
+        for (int c = 0; c < D / 4; ++c) {
+          const float4 x = qh[c];
+          sa = fmaf(x.x, ka[4 * c], sa);
+          sb = fmaf(x.x, kb[4 * c], sb);
+          sa = fmaf(x.y, ka[4 * c + 1], sa);
+          sb = fmaf(x.y, kb[4 * c + 1], sb);
+          sa = fmaf(x.z, ka[4 * c + 2], sa);
+          sb = fmaf(x.z, kb[4 * c + 2], sb);
+          sa = fmaf(x.w, ka[4 * c + 3], sa);
+          sb = fmaf(x.w, kb[4 * c + 3], sb);
+        }
+        // Rows past the tile's keys hold stale or uninitialized data: their scores never enter.
+        S[h * kScoreStride + t0] = t0 < nt ? sa : -INFINITY;
+        S[h * kScoreStride + t0 + 64] = t0 + 64 < nt ? sb : -INFINITY;
+      }
     }
     __syncthreads();
 
@@ -166,14 +170,23 @@ __global__ void __launch_bounds__(kThreads)
       const int h = slot / (D / 4), c4 = slot % (D / 4);
       const float* ph = S + h * kScoreStride;
       float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      for (int t = 0; t < nt; ++t) {
-        const float p = ph[t];
+      auto add = [&](float p, int t) {
         const uint2 w = *reinterpret_cast<const uint2*>(vt + t * D + c4 * 4);
         sum.x = fmaf(p, __uint_as_float(w.x << 16), sum.x);
         sum.y = fmaf(p, __uint_as_float(w.x & 0xffff0000u), sum.y);
         sum.z = fmaf(p, __uint_as_float(w.y << 16), sum.z);
         sum.w = fmaf(p, __uint_as_float(w.y & 0xffff0000u), sum.w);
+      };
+      int t = 0;
+#pragma unroll 2
+      for (; t + 4 <= nt; t += 4) {  // p of four keys in one read
+        const float4 p4 = *reinterpret_cast<const float4*>(ph + t);
+        add(p4.x, t);
+        add(p4.y, t + 1);
+        add(p4.z, t + 2);
+        add(p4.w, t + 3);
       }
+      for (; t < nt; ++t) add(ph[t], t);
       float4* a4 = reinterpret_cast<float4*>(acc) + slot;
       const float rh = r[h];
       float4 cur = *a4;
@@ -206,8 +219,10 @@ __global__ void attention_decode_merge_kernel(const float* __restrict__ partials
   const float* p = partials + static_cast<long long>(h) * a.splits * (D + 2);
   const float sink = sinks[h] * kLog2e;
   float M = sink;
+#pragma unroll 8
   for (int s = 0; s < ks.live; ++s) M = fmaxf(M, p[s * (D + 2)]);
   float den = exp2f(sink - M), num = 0.0f;
+#pragma unroll 8
   for (int s = 0; s < ks.live; ++s) {
     const float w = exp2f(p[s * (D + 2)] - M);
     den = fmaf(p[s * (D + 2) + 1], w, den);

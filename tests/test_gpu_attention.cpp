@@ -153,7 +153,7 @@ struct ErrorLog {
     vs_f32 = std::fmax(vs_f32, max_rel_error(got, reference(c, sinks, pos0, n, /*rounded=*/false)));
   }
   void print(const char* what) const {
-    MESSAGE(what << ": max |error| / max |out|: " << vs_bf16 << " vs f64 on the bf16 cache, " << vs_f32
+    MESSAGE(std::string(what) << ": max |error| / max |out|: " << vs_bf16 << " vs f64 on the bf16 cache, " << vs_f32
                  << " vs f64 on the f32 K/V before rounding");
   }
 };
