@@ -30,6 +30,7 @@ constexpr int kThreads = 128;
 constexpr int kTile = kThreads;         // keys per tile: two per thread (and half the heads) when scoring
 constexpr int kScoreStride = kTile + 4; // floats per head row of S (keeps later sections 16-byte aligned)
 constexpr int kCtasPerSmTarget = 4;     // splits aim at this many CTAs per SM over all KV heads
+constexpr int kMaxSplits = 1024;        // keeps the merge kernel's shared memory (2 floats a split) small
 
 // Padded K row stride in bf16: 16-byte reads of consecutive rows then fall in different banks.
 template <int D>
@@ -206,29 +207,76 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Block h, thread c: merges the live splits' states of query head h with its sink into out[h][c].
-__global__ void attention_decode_merge_kernel(const float* __restrict__ partials, const float* __restrict__ sinks,
-                                              const int32_t* __restrict__ pos_ptr, DecodeArgs a, int D,
-                                              float* __restrict__ out) {
-  const int h = blockIdx.x, c = threadIdx.x;
+// Block h merges the live splits' states of query head h with its sink into out[h][:]. The loads are spread
+// over the block so they are in flight together: thread s < live brings (max, sum) of split s to shared
+// memory; warp 0 forms the weights; thread (group, c) then sums column c over the splits s = group mod
+// kMergeGroups<D>, eight loads at a time, and the groups' sums are added.
+constexpr int kMergeThreads = 256;
+template <int D>
+constexpr int kMergeGroups = kMergeThreads / D;
+
+template <int D>
+__global__ void __launch_bounds__(kMergeThreads)
+    attention_decode_merge_kernel(const float* __restrict__ partials, const float* __restrict__ sinks,
+                                  const int32_t* __restrict__ pos_ptr, DecodeArgs a, float* __restrict__ out) {
+  extern __shared__ __align__(16) float msm[];
+  float* w = msm;                                   // (splits) max, then weight 2^(m_s - M)
+  float* l = w + a.splits;                          // (splits) sums
+  float* part = l + a.splits;                       // (kMergeGroups, D) column sums per group
+  float* den = part + kMergeGroups<D> * D;          // (1)
+  const int h = blockIdx.x, tid = threadIdx.x;
   KeySplit ks;
   if (!split_keys(*pos_ptr, a.window, a.capacity, a.splits, ks)) {
-    out[h * D + c] = NAN;  // a position the cache cannot serve: loud, never stale
+    if (tid < D) out[h * D + tid] = NAN;  // a position the cache cannot serve: loud, never stale
     return;
   }
   const float* p = partials + static_cast<long long>(h) * a.splits * (D + 2);
-  const float sink = sinks[h] * kLog2e;
-  float M = sink;
-#pragma unroll 8
-  for (int s = 0; s < ks.live; ++s) M = fmaxf(M, p[s * (D + 2)]);
-  float den = exp2f(sink - M), num = 0.0f;
-#pragma unroll 8
-  for (int s = 0; s < ks.live; ++s) {
-    const float w = exp2f(p[s * (D + 2)] - M);
-    den = fmaf(p[s * (D + 2) + 1], w, den);
-    num = fmaf(p[s * (D + 2) + 2 + c], w, num);
+  for (int s = tid; s < ks.live; s += kMergeThreads) w[s] = p[s * (D + 2)], l[s] = p[s * (D + 2) + 1];
+  __syncthreads();
+  if (tid < 32) {
+    const float sink = sinks[h] * kLog2e;
+    float M = sink;
+    for (int s = tid; s < ks.live; s += 32) M = fmaxf(M, w[s]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    float sum = 0.0f;
+    for (int s = tid; s < ks.live; s += 32) {
+      const float ws = exp2f(w[s] - M);
+      w[s] = ws;
+      sum = fmaf(l[s], ws, sum);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (tid == 0) *den = exp2f(sink - M) + sum;
   }
-  out[h * D + c] = num / den;
+  __syncthreads();
+  const int group = tid / D, c = tid % D;
+  float num = 0.0f;
+  for (int s0 = group; s0 < ks.live; s0 += 8 * kMergeGroups<D>) {
+    float v[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int s = s0 + u * kMergeGroups<D>;
+      v[u] = s < ks.live ? p[s * (D + 2) + 2 + c] : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      const int s = s0 + u * kMergeGroups<D>;
+      if (s < ks.live) num = fmaf(v[u], w[s], num);
+    }
+  }
+  part[group * D + c] = num;
+  __syncthreads();
+  if (tid < D) {
+    float total = 0.0f;
+    for (int g = 0; g < kMergeGroups<D>; ++g) total += part[g * D + tid];
+    out[h * D + tid] = total / *den;
+  }
+}
+
+template <int D>
+size_t merge_smem_bytes(int splits) {
+  return sizeof(float) * (2 * splits + kMergeGroups<D> * D + 1);
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
@@ -243,7 +291,7 @@ AttentionDecodeWorkspace::AttentionDecodeWorkspace(const AttnShape& largest, int
   OSSRUN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int wanted = (kCtasPerSmTarget * sms + largest.n_kv_heads - 1) / largest.n_kv_heads;
   const int useful = (max_ctx + kDecodeMinKeysPerSplit - 1) / kDecodeMinKeysPerSplit;
-  splits_ = std::max(1, std::min(wanted, useful));
+  splits_ = std::max(1, std::min({wanted, useful, kMaxSplits}));
   n_heads_ = largest.n_heads;
   head_dim_ = largest.head_dim;
   partials_ = DeviceBuffer<float>(static_cast<size_t>(n_heads_) * splits_ * (head_dim_ + 2));
@@ -273,9 +321,10 @@ void attention_decode(const float* q, const uint16_t* k_cache, const uint16_t* v
     attention_decode_bf16_kernel<D><<<dim3(ws.splits(), s.n_kv_heads), kThreads, decode_smem_bytes<D>(a.G), stream>>>(
         q, k_cache, v_cache, pos, a, ws.partials());
     OSSRUN_CUDA_CHECK_LAUNCH();
+    attention_decode_merge_kernel<D>
+        <<<s.n_heads, kMergeThreads, merge_smem_bytes<D>(ws.splits()), stream>>>(ws.partials(), sinks, pos, a, out);
+    OSSRUN_CUDA_CHECK_LAUNCH();
   });
-  attention_decode_merge_kernel<<<s.n_heads, s.head_dim, 0, stream>>>(ws.partials(), sinks, pos, a, s.head_dim, out);
-  OSSRUN_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace ossrun::gpu
