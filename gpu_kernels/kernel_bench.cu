@@ -3,14 +3,19 @@
 // copies (189 MB), lm_head is 1.16 GB by itself. Weights are random (scales in a realistic range), never zeros.
 // Each figure is the median of `reps` timed groups of 8 calls (1 call for lm_head), launched back to back on a
 // stream, and again as the replay of a CUDA graph of the same group (the decode loop will run as a graph).
-#include <algorithm>
+// Attention decode cycles through 8 layers' bf16 K/V caches (537 MB at 32k; at 1k the 16 MB stay in L2)
+// and counts the K/V bytes read;
+// attention prefill (not graphed in the engine) is timed on the stream and counts its multiply-adds as flops.
 // The per-token ops (bench_ops) run at decode shapes on small, L2-resident buffers.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "gpu_kernels/attention_decode.cuh"
+#include "gpu_kernels/attention_prefill.cuh"
 #include "gpu_kernels/bf16_gemm.cuh"
 #include "gpu_kernels/bf16_matvec.cuh"
 #include "gpu_kernels/copy_bandwidth.cuh"
@@ -103,7 +108,7 @@ void time_both_ways(std::vector<KernelFigure>& figures, const std::string& kerne
   OSSRUN_CUDA_CHECK(cudaGraphDestroy(graph));
   for (auto [launch, ms] : {std::pair<const char*, double>{"stream", stream_ms}, {"graph", graph_ms}}) {
     const double us = ms * 1e3 / calls;
-    figures.push_back({kernel, shape, launch, bytes, us, bytes / (us * 1e-6) / 1e9});
+    figures.push_back({kernel, shape, launch, bytes, us, bytes / (us * 1e-6) / 1e9, 0, 0});
   }
 }
 
@@ -344,6 +349,61 @@ void bench_ops(KernelBenchReport& report, int reps, cudaStream_t stream) {
   }
 }
 
+// gpt-oss-20b attention: 64 query heads, 8 KV heads, head_dim 64.
+constexpr AttnShape attn_shape(int window, int capacity) { return {64, 8, 64, 0.125f, window, capacity}; }
+
+void bench_attention_decode(KernelBenchReport& report, int reps, cudaStream_t stream) {
+  constexpr int kMaxCtx = 131072;  // the engine sizes its workspace for the longest context
+  AttentionDecodeWorkspace ws(attn_shape(0, kMaxCtx), kMaxCtx);
+  DeviceBuffer<float> q(random_floats(64 * 64, 21)), sinks(random_floats(64, 22)), out(64 * 64);
+  for (int ctx : {1024, 8192, 32768}) {
+    const AttnShape s = attn_shape(0, ctx);
+    const size_t per = static_cast<size_t>(ctx) * 8 * 64;  // bf16 per layer's K (or V)
+    DeviceBuffer<uint16_t> k(kGroup * per), v(kGroup * per);
+    fill_bf16(k, 23, 2.0f);
+    fill_bf16(v, 24, 1.0f);
+    DeviceBuffer<int32_t> pos(std::vector<int32_t>{ctx - 1});
+    OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
+    const double bytes = 2.0 * per * sizeof(uint16_t);
+    const std::string shape = "64/8/64 ctx " + std::to_string(ctx / 1024) + "k";
+    time_both_ways(report.figures, "attention_decode bf16", shape, bytes, kGroup, reps, stream, [&](cudaStream_t st) {
+      for (int n = 0; n < kGroup; ++n)
+        attention_decode(q.get(), k.get() + n * per, v.get() + n * per, sinks.get(), pos.get(), s, out.get(), ws, st);
+    });
+    for (size_t f = report.figures.size() - 2; f < report.figures.size(); ++f) {  // the stream and graph figures
+      KernelFigure& fig = report.figures[f];
+      fig.flops = 4.0 * 64 * ctx * 64;  // scores and weighted values: 2 x 2 x head_dim per (head, key)
+      fig.tflops = fig.flops / (fig.median_us * 1e6);
+    }
+  }
+}
+
+void bench_attention_prefill(KernelBenchReport& report, int reps, cudaStream_t stream) {
+  for (int window : {0, 128})
+    for (int n : {512, 2048}) {
+      const AttnShape s = attn_shape(window, n);
+      DeviceBuffer<uint16_t> k(static_cast<size_t>(n) * 8 * 64), v(static_cast<size_t>(n) * 8 * 64);
+      fill_bf16(k, 31, 2.0f);
+      fill_bf16(v, 32, 1.0f);
+      OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
+      DeviceBuffer<float> q(random_floats(static_cast<size_t>(n) * 64 * 64, 33)), sinks(random_floats(64, 34));
+      DeviceBuffer<float> out(static_cast<size_t>(n) * 64 * 64);
+      double keys = 0;  // visible (query, key) pairs
+      for (int i = 0; i < n; ++i) keys += window > 0 ? std::min(i + 1, window) : i + 1;
+      // Scores and weighted values: 2 x 2 x head_dim per (query head, key); the mma kernel's hi/lo halves
+      // do twice that on the tensor cores, not counted.
+      const double flops = keys * 64 * 4.0 * 64, bytes = 2.0 * k.bytes() + 2.0 * q.bytes();  // q read, out written
+      const std::string shape = "64/8/64 n " + std::to_string(n) + (window ? " win 128" : " full");
+      for (AttentionPrefillKernel kernel : {AttentionPrefillKernel::Simt, AttentionPrefillKernel::Mma}) {
+        const double us = 1e3 * median_ms(stream, /*warmup=*/2, reps, [&](cudaStream_t st) {
+          attention_prefill(q.get(), k.get(), v.get(), sinks.get(), n, 0, s, out.get(), st, kernel);
+        });
+        const char* name = kernel == AttentionPrefillKernel::Mma ? "attention_prefill bf16 mma" : "attention_prefill bf16 simt";
+        report.figures.push_back({name, shape, "stream", bytes, us, bytes / (us * 1e3), flops, flops / (us * 1e6)});
+      }
+    }
+}
+
 }  // namespace
 
 KernelBenchReport run_kernel_bench(const KernelBenchOptions& options) {
@@ -363,6 +423,8 @@ KernelBenchReport run_kernel_bench(const KernelBenchOptions& options) {
     bench_bf16_gemm(report, options.reps, stream.get());
   }
   bench_ops(report, options.reps, stream.get());
+  bench_attention_decode(report, options.reps, stream.get());
+  bench_attention_prefill(report, options.reps, stream.get());
   OSSRUN_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
   return report;
 }

@@ -13,6 +13,8 @@ struct KernelFigure {
   double bytes = 0;     // bytes one call must move: weights and biases read, x read, y read and/or written
   double median_us = 0;  // per call
   double gbps = 0;
+  double flops = 0;      // floating-point operations one call does (0 where bandwidth is what matters)
+  double tflops = 0;
 };
 
 // A batched (prefill) kernel: achieved TFLOP/s beside the tensor cores' measured mma.sync peak.

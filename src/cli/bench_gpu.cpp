@@ -23,11 +23,14 @@ void run_bench_gpu(int reps, bool gemm) {
   const gpu::KernelBenchReport r = gpu::run_kernel_bench({reps, gemm});
   std::printf("copy bandwidth (device to device, %.0f MiB, bytes read + written): %.1f GB/s\n\n",
               r.copy_buffer_bytes / (1 << 20), r.copy_gbps);
-  std::printf("%-31s %-24s %-7s %9s %10s %8s %8s\n", "kernel", "shape", "launch", "MB/call", "median us", "GB/s",
-              "of copy");
-  for (const gpu::KernelFigure& f : r.figures)
-    std::printf("%-31s %-24s %-7s %9.2f %10.2f %8.1f %7.1f%%\n", f.kernel.c_str(), f.shape.c_str(), f.launch.c_str(),
+  std::printf("%-31s %-24s %-7s %9s %10s %8s %8s %8s\n", "kernel", "shape", "launch", "MB/call", "median us", "GB/s",
+              "of copy", "TFLOP/s");
+  for (const gpu::KernelFigure& f : r.figures) {
+    std::printf("%-31s %-24s %-7s %9.2f %10.2f %8.1f %7.1f%%", f.kernel.c_str(), f.shape.c_str(), f.launch.c_str(),
                 f.bytes / 1e6, f.median_us, f.gbps, 100.0 * f.gbps / r.copy_gbps);
+    if (f.flops > 0) std::printf(" %8.2f", f.tflops);
+    std::printf("\n");
+  }
   std::printf("\ngpu ops (one decode token; bytes = inputs read + outputs written; launch-latency bound)\n");
   std::printf("%-38s %-24s %-7s %9s %10s %8s %8s\n", "op", "shape", "launch", "KB/call", "median us", "GB/s", "of copy");
   for (const gpu::KernelFigure& f : r.op_figures)
