@@ -7,6 +7,8 @@
 // and counts the K/V bytes read;
 // attention prefill (not graphed in the engine) is timed on the stream and counts its multiply-adds as flops.
 // The per-token ops (bench_ops) run at decode shapes on small, L2-resident buffers.
+// The MoE also runs as a graph of 24 calls, one per layer of gpt-oss-20b (expert sets cycled over the 32, so
+// that a layer's weights are never in L2), for each MoeTuning measured.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -38,7 +40,8 @@ namespace {
 // gpt-oss-20b
 constexpr int kHidden = 2880, kIntermediate = 2880, kExperts = 32, kTopK = 4;
 constexpr int kVocab = 201088, kQDim = 4096;
-constexpr int kGroup = 8;  // calls per timed group (and distinct weight sets cycled through)
+constexpr int kGroup = 8;    // calls per timed group (and distinct weight sets cycled through)
+constexpr int kLayers = 24;  // gpt-oss-20b's layers: the MoE calls of one decoded token
 
 __device__ uint32_t mix32(uint64_t i, uint32_t seed) {
   uint64_t z = i * 0x9e3779b97f4a7c15ull + seed;
@@ -90,12 +93,12 @@ class Stream {
   cudaStream_t s_{};
 };
 
-// Times `group(stream)` (which makes `calls` calls) launched directly, then captured once as a graph and
-// replayed; appends one figure for each.
+// Times `group(stream)` (which makes `calls` calls) launched directly (unless graph_only), then captured once as
+// a graph and replayed; appends one figure for each.
 template <typename Group>
 void time_both_ways(std::vector<KernelFigure>& figures, const std::string& kernel, const std::string& shape, double bytes,
-                    int calls, int reps, cudaStream_t stream, Group&& group) {
-  const double stream_ms = median_ms(stream, /*warmup=*/3, reps, group);
+                    int calls, int reps, cudaStream_t stream, Group&& group, bool graph_only = false) {
+  const double stream_ms = graph_only ? 0.0 : median_ms(stream, /*warmup=*/3, reps, group);
   cudaGraph_t graph;
   cudaGraphExec_t exec;
   OSSRUN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
@@ -107,8 +110,10 @@ void time_both_ways(std::vector<KernelFigure>& figures, const std::string& kerne
   OSSRUN_CUDA_CHECK(cudaGraphExecDestroy(exec));
   OSSRUN_CUDA_CHECK(cudaGraphDestroy(graph));
   for (auto [launch, ms] : {std::pair<const char*, double>{"stream", stream_ms}, {"graph", graph_ms}}) {
+    if (graph_only && launch == std::string("stream")) continue;
     const double us = ms * 1e3 / calls;
-    figures.push_back({kernel, shape, launch, bytes, us, bytes / (us * 1e-6) / 1e9, 0, 0});
+    figures.push_back({kernel, shape, launch + std::string(" x") + std::to_string(calls), bytes, us,
+                       bytes / (us * 1e-6) / 1e9, 0, 0});
   }
 }
 
@@ -155,16 +160,47 @@ void bench_moe(KernelBenchReport& report, const Layer20bExperts& layer, int reps
   const MoeShape shape{kHidden, kIntermediate, kExperts};
 
   const double bytes = kTopK * Layer20bExperts::expert_bytes() + kHidden * 4.0 /*x*/ + kHidden * 8.0 /*out read, written*/;
+  const char* moe_shape = "H=2880 I=2880 k=4 of 32";
+  // `calls` calls, call n with expert set n % kGroup.
+  auto moe_calls = [&](int calls, MoeCombine combine, Mxfp4Lut lut, const MoeTuning& tuning) {
+    return [&, calls, combine, lut, tuning](cudaStream_t s) {
+      for (int n = 0; n < calls; ++n)
+        mxfp4_moe_matvec(slots_d.get(), choices_d.get() + (n % kGroup) * kTopK, kTopK, x.get(), out.get(), shape,
+                         SwigluParams{}, ws, s, combine, lut, tuning);
+    };
+  };
   for (MoeCombine combine : {MoeCombine::Deterministic, MoeCombine::Atomic}) {
     for (Mxfp4Lut lut : {Mxfp4Lut::F32x2, Mxfp4Lut::Bf16x2}) {
       const std::string name = std::string("mxfp4_moe_matvec ") + mxfp4_lut_name(lut) + " " +
                                (combine == MoeCombine::Deterministic ? "det" : "atomic");
-      time_both_ways(report.figures, name, "H=2880 I=2880 k=4 of 32", bytes, kGroup, reps, stream, [&](cudaStream_t s) {
-        for (int n = 0; n < kGroup; ++n)
-          mxfp4_moe_matvec(slots_d.get(), choices_d.get() + n * kTopK, kTopK, x.get(), out.get(), shape,
-                           SwigluParams{}, ws, s, combine, lut);
-      });
+      time_both_ways(report.figures, name, moe_shape, bytes, kGroup, reps, stream, moe_calls(kGroup, combine, lut, {}));
     }
+  }
+  // The tunings, deterministic combine and f32x2 table; 24 calls = one token through gpt-oss-20b's layers.
+  MoeTuning no_down = MoeTuning{}, no_lines = MoeTuning{}, no_pdl = MoeTuning{}, d3 = MoeTuning{}, d4 = MoeTuning{},
+            chunk2 = MoeTuning{};
+  no_down.prefetch_down = false;
+  no_lines.line_prefetch = false;
+  no_pdl.programmatic_launch = false;
+  d3.prefetch_steps = 3;
+  d4.prefetch_steps = 4;
+  chunk2.gate_up_chunk = 2;
+  const std::pair<const char*, MoeTuning> tunings[] = {
+      {"v2", kMoeTuningV2},
+      {"default", MoeTuning{}},
+      {"default-prefetch_down", no_down},
+      {"default-line_prefetch", no_lines},
+      {"default-pdl", no_pdl},
+      {"default d=3", d3},
+      {"default d=4", d4},
+      {"default+chunk2", chunk2},
+  };
+  for (const auto& [tname, tuning] : tunings) {
+    const std::string name = std::string("moe det f32x2 ") + tname;
+    time_both_ways(report.figures, name, moe_shape, bytes, kGroup, reps, stream,
+                   moe_calls(kGroup, MoeCombine::Deterministic, Mxfp4Lut::F32x2, tuning));
+    time_both_ways(report.figures, name, moe_shape, bytes, kLayers, reps, stream,
+                   moe_calls(kLayers, MoeCombine::Deterministic, Mxfp4Lut::F32x2, tuning), /*graph_only=*/true);
   }
   ws.check_errors();
 }

@@ -9,7 +9,7 @@ namespace ossrun::gpu {
 struct KernelFigure {
   std::string kernel;   // "mxfp4_moe_matvec f32x2"
   std::string shape;    // "H=2880 I=2880 k=4 of 32"
-  std::string launch;   // "stream" (back-to-back launches) or "graph" (CUDA graph replay)
+  std::string launch;   // "stream xN" (N back-to-back launches) or "graph xN" (a CUDA graph of N calls replayed)
   double bytes = 0;     // bytes one call must move: weights and biases read, x read, y read and/or written
   double median_us = 0;  // per call
   double gbps = 0;

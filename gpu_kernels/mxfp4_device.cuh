@@ -15,7 +15,7 @@
 
 namespace ossrun::gpu::mxfp4_device {
 
-constexpr int kLutBytes = 256 * 256;  // 64 KiB of dynamic shared memory per CTA
+constexpr int kLutBytes = 256 * 256;  // 64 KiB: 256 bytes x 32 lane replicas x 8-byte entries (half used by bf16)
 
 template <Mxfp4Lut L>
 __host__ __device__ constexpr uint32_t lut_entry_bytes() {
@@ -35,43 +35,85 @@ __device__ __forceinline__ float e2m1_value(uint32_t nibble) {
 // subnormal 2^-127. 255 gives +inf, as the CPU reference does.
 __device__ __forceinline__ float e8m0_value(uint32_t s) { return __uint_as_float(s == 0 ? 0x00400000u : s << 23); }
 
-// Fills the table (all threads of the CTA; the caller synchronizes before use). Warp w writes the entries of
-// bytes w, w + n_warps, ...; lane l writes replica l, so a warp's stores cover 256 contiguous bytes.
+// Fills the table (all threads of the CTA; the caller synchronizes before use). Thread t computes the entry of
+// byte t once and writes its 32 replicas (256 contiguous bytes) with 16-byte stores; store i of a lane goes to
+// 16-byte slot (i + lane) mod n, so that the 8 lanes of one store wavefront meet in no bank.
 template <Mxfp4Lut L>
 __device__ void fill_lut(char* lut) {
-  const uint32_t lane = threadIdx.x & 31u, n_warps = blockDim.x >> 5;
-  for (uint32_t byte = threadIdx.x >> 5; byte < 256; byte += n_warps) {
+  constexpr uint32_t kSlots = 256 / 16;  // 16-byte slots per byte's 32 replicas
+  for (uint32_t byte = threadIdx.x; byte < 256; byte += blockDim.x) {
     const float lo = e2m1_value(byte & 15u), hi = e2m1_value(byte >> 4);
-    char* entry = lut + (byte << 8) + lane * lut_entry_bytes<L>();
+    uint4 v;
     if constexpr (L == Mxfp4Lut::F32x2) {
-      *reinterpret_cast<float2*>(entry) = make_float2(lo, hi);
-    } else {  // E2M1 values are exact in bf16: the high half of the float
-      *reinterpret_cast<uint32_t*>(entry) = (__float_as_uint(lo) >> 16) | (__float_as_uint(hi) & 0xffff0000u);
+      v = make_uint4(__float_as_uint(lo), __float_as_uint(hi), __float_as_uint(lo), __float_as_uint(hi));
+    } else {  // E2M1 values are exact in bf16: the high half of the float; 4 replicas per 16 bytes
+      const uint32_t e = (__float_as_uint(lo) >> 16) | (__float_as_uint(hi) & 0xffff0000u);
+      v = make_uint4(e, e, e, e);
     }
+    // bf16 entries fill only the first half of each 256 bytes (32 replicas x 4 bytes).
+    constexpr uint32_t kUsed = L == Mxfp4Lut::F32x2 ? kSlots : kSlots / 2;
+    uint4* row = reinterpret_cast<uint4*>(lut + (byte << 8));
+#pragma unroll
+    for (uint32_t i = 0; i < kUsed; ++i) row[(i + byte) % kUsed] = v;
+  }
+}
+
+// Where a CTA's table lies. Aligned: at a 64 KiB-aligned shared address inside 2 * kLutBytes of dynamic shared
+// memory, so that the byte permute can also supply the address's high half and a lookup needs no add.
+template <bool kAligned>
+__host__ __device__ constexpr int lut_smem_bytes() {
+  return kAligned ? 2 * kLutBytes : kLutBytes;
+}
+struct LutPlace {
+  char* ptr;       // generic pointer to the table (for filling it)
+  uint32_t lane;   // the lane's lookup operand: lane * entry size, plus (aligned) the table's shared address
+};
+template <bool kAligned, Mxfp4Lut L>
+__device__ __forceinline__ LutPlace place_lut(char* dynamic_smem) {
+  const uint32_t lane_off = (threadIdx.x & 31u) * lut_entry_bytes<L>();
+  if constexpr (!kAligned) {
+    return {dynamic_smem, lane_off};
+  } else {
+    const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(dynamic_smem));
+    const uint32_t table = (base + kLutBytes - 1) & ~static_cast<uint32_t>(kLutBytes - 1);
+    return {dynamic_smem + (table - base), table | lane_off};
   }
 }
 
 // Sum over one 16-byte block (32 values) of value[i] * x[i], without the block scale.
-// lane_off = lane * lut_entry_bytes<L>().
-template <Mxfp4Lut L>
-__device__ __forceinline__ float block_dot(const uint4 q, const float (&x)[32], const char* lut, uint32_t lane_off) {
+// lane = LutPlace::lane; lut = LutPlace::ptr (unused when aligned).
+template <Mxfp4Lut L, bool kAligned>
+__device__ __forceinline__ float block_dot(const uint4 q, const float (&x)[32], const char* lut, uint32_t lane) {
   const uint32_t w[4] = {q.x, q.y, q.z, q.w};
   float acc0 = 0.0f, acc1 = 0.0f;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
 #pragma unroll
     for (int b = 0; b < 4; ++b) {
-      // Result bytes: [lane_off, byte b of w, 0, 0] = (byte << 8) | lane_off.
-      const uint32_t off = __byte_perm(w[i], lane_off, 0x6504u | (static_cast<uint32_t>(b) << 4));
       float lo, hi;
-      if constexpr (L == Mxfp4Lut::F32x2) {
-        const float2 v = *reinterpret_cast<const float2*>(lut + off);
-        lo = v.x;
-        hi = v.y;
+      if constexpr (kAligned) {
+        // Result bytes: [lane offset, byte b of w, table address bits 16-31]: the entry's shared address.
+        const uint32_t addr = __byte_perm(w[i], lane, 0x7604u | (static_cast<uint32_t>(b) << 4));
+        if constexpr (L == Mxfp4Lut::F32x2) {
+          asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(lo), "=f"(hi) : "r"(addr));
+        } else {
+          uint32_t v;
+          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr));
+          lo = device_util::bf16_lo(v);
+          hi = device_util::bf16_hi(v);
+        }
       } else {
-        const uint32_t v = *reinterpret_cast<const uint32_t*>(lut + off);
-        lo = device_util::bf16_lo(v);
-        hi = device_util::bf16_hi(v);
+        // Result bytes: [lane offset, byte b of w, 0, 0] = (byte << 8) | lane offset.
+        const uint32_t off = __byte_perm(w[i], lane, 0x6504u | (static_cast<uint32_t>(b) << 4));
+        if constexpr (L == Mxfp4Lut::F32x2) {
+          const float2 v = *reinterpret_cast<const float2*>(lut + off);
+          lo = v.x;
+          hi = v.y;
+        } else {
+          const uint32_t v = *reinterpret_cast<const uint32_t*>(lut + off);
+          lo = device_util::bf16_lo(v);
+          hi = device_util::bf16_hi(v);
+        }
       }
       acc0 = fmaf(lo, x[8 * i + 2 * b], acc0);
       acc1 = fmaf(hi, x[8 * i + 2 * b + 1], acc1);

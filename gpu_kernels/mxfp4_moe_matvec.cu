@@ -3,17 +3,24 @@
 // Work split. Each launch is a list of tasks: a gate_up task is one intermediate feature j of one choice
 // (rows 2j and 2j+1, reduced together), a down task one output row of one choice (a warp takes two at a time
 // when they are adjacent rows of the same choice). Warps are persistent and each takes a contiguous range of
-// tasks, so a warp meets at most a few experts. Within a warp, lane l owns the 16-byte blocks g = l + 32j of
-// every row (J = ceil(K/32/32) of them) and keeps the 32 input values of those blocks in registers for the
-// whole range.
+// tasks, so a warp meets at most a few experts; gate_up may instead hand out chunks of tasks from a ticket
+// counter (MoeTuning::gate_up_chunk). Within a warp, lane l owns the 16-byte blocks g = l + 32j of every row
+// (J = ceil(K/32/32) of them) and keeps the 32 input values of those blocks in registers for the whole range.
 //
 // Latency. Per step a warp loads the next step's blocks into registers before decoding the current ones, and
-// asks L2 for the blocks three steps ahead (an L2 prefetch takes no register). At kernel start the chosen
-// experts' pointers go to shared memory (no dependent global loads inside the loop), while the decode table is
-// being filled.
+// asks L2 for the blocks MoeTuning::prefetch_steps steps ahead (an L2 prefetch takes no register). At kernel
+// start the chosen experts' pointers go to shared memory (no dependent global loads inside the loop), while
+// the decode table is being filled.
+//
+// Overlap (MoeTuning): with programmatic dependent launch each kernel fills its table, and down also fetches
+// its first weights, before waiting for the previous grid (griddepcontrol.wait makes the previous grids'
+// writes visible, as for a kernel boundary); nothing another kernel writes is read before that wait except
+// down's choices and slot table, written before gate_up started and read through L2. gate_up warps that are
+// done ask L2 for a share of down's weights, so the memory system stays busy through gate_up's tail.
 //
 // Memory: every weight byte is read once with 16-byte loads (a warp reads 512 contiguous bytes of a row per
-// load instruction); input vectors come from L2; the decode table sits in shared memory (mxfp4_device.cuh).
+// load instruction); input vectors come through L1 (shared by a CTA's warps); the decode table sits in shared
+// memory (mxfp4_device.cuh).
 #include <cstdint>
 #include <string>
 
@@ -33,13 +40,14 @@ using device_util::prefetch_l2;
 using device_util::warp_sum;
 using mxfp4_device::block_dot;
 using mxfp4_device::e8m0_value;
-using mxfp4_device::kLutBytes;
-using mxfp4_device::lut_entry_bytes;
+using mxfp4_device::LutPlace;
+using mxfp4_device::lut_smem_bytes;
+using mxfp4_device::place_lut;
 
 constexpr int kThreads = 256;
 constexpr int kWarpsPerCta = kThreads / 32;
 constexpr int kMaxJ = kMoeMaxK / 32 / 32;  // blocks per lane per row at the largest K
-constexpr int kPrefetchSteps = 3;          // how far ahead of the current step L2 is asked for blocks
+constexpr unsigned kFullMask = 0xffffffffu;
 
 constexpr int kErrorBadSlot = 1;
 constexpr int kErrorMisaligned = 2;
@@ -57,7 +65,30 @@ struct MoeArgs {
   float* partial;      // (k, H)
   unsigned* arrivals;  // (H)
   int* error;          // (1)
+  unsigned* tickets;   // (2): next gate_up chunk, gate_up warps done
+  int gate_up_chunk;   // MoeTuning::gate_up_chunk
+  int prefetch_down;   // MoeTuning::prefetch_down
+  int line_prefetch;   // MoeTuning::line_prefetch
+  int prefetch_steps;  // MoeTuning::prefetch_steps
 };
+
+// Programmatic dependent launch (sm_90+): both are no-ops when the grid was launched without it.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allow_next_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// A pointer loaded from L2 (coherent across grids that overlap through programmatic dependent launch).
+template <typename T>
+__device__ __forceinline__ const T* load_pointer_cg(const T* const* p) {
+  return reinterpret_cast<const T*>(__ldcg(reinterpret_cast<const unsigned long long*>(p)));
+}
 
 enum class Proj { GateUp, Down };
 
@@ -76,20 +107,23 @@ struct ChosenRows {
 // Threads 0..k-1 each look up one choice. Both projections' blocks are checked in both kernels, so a bad
 // slice contributes nothing at all. CTA 0 reports what it finds. The caller synchronizes before use.
 template <Proj P>
-__device__ void load_chosen(ChosenRows* chosen, const MoeArgs& a) {
-  const int c = threadIdx.x;
+__device__ void load_chosen(ChosenRows* chosen, const MoeArgs& a, int first_thread = 0) {
+  const int c = static_cast<int>(threadIdx.x) - first_thread;
+  if (c < 0) return;
   if (c >= a.k) return;
-  const ExpertChoice ch = a.choices[c];
-  ChosenRows e{nullptr, nullptr, nullptr, ch.weight, 0};
+  const int slot = __ldcg(&a.choices[c].slot);
+  ChosenRows e{nullptr, nullptr, nullptr, __ldcg(&a.choices[c].weight), 0};
   int error = 0;
-  if (ch.slot < 0 || ch.slot >= a.n_slots) {
+  if (slot < 0 || slot >= a.n_slots) {
     error = kErrorBadSlot;
   } else {
-    const ExpertSlotMxfp4 s = a.slots[ch.slot];
-    e.blocks = P == Proj::GateUp ? s.gate_up_blocks : s.down_blocks;
-    e.scales = P == Proj::GateUp ? s.gate_up_scales : s.down_scales;
-    e.bias = P == Proj::GateUp ? s.gate_up_bias : s.down_bias;
-    if ((reinterpret_cast<uintptr_t>(s.gate_up_blocks) | reinterpret_cast<uintptr_t>(s.down_blocks)) % 16 != 0)
+    const ExpertSlotMxfp4& s = a.slots[slot];
+    const uint8_t* gate_up_blocks = load_pointer_cg(&s.gate_up_blocks);
+    const uint8_t* down_blocks = load_pointer_cg(&s.down_blocks);
+    e.blocks = P == Proj::GateUp ? gate_up_blocks : down_blocks;
+    e.scales = load_pointer_cg(P == Proj::GateUp ? &s.gate_up_scales : &s.down_scales);
+    e.bias = load_pointer_cg(P == Proj::GateUp ? &s.gate_up_bias : &s.down_bias);
+    if ((reinterpret_cast<uintptr_t>(gate_up_blocks) | reinterpret_cast<uintptr_t>(down_blocks)) % 16 != 0)
       error = kErrorMisaligned;
     else
       e.ok = 1;
@@ -146,11 +180,25 @@ __device__ __forceinline__ void fetch_rows(RowPair<J>& rp, const ChosenRows& e, 
   }
 }
 
-// L2 prefetch of rows r and r+1 (the second only when `two`).
+// Asks L2 for bytes [p, p + n), one request per 128-byte line, spread over the warp.
+__device__ __forceinline__ void prefetch_range(const void* p, size_t n, int lane) {
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(p), end = begin + n;
+  for (uintptr_t line = (begin & ~uintptr_t{127}) + 128 * lane; line < end; line += 32 * 128)
+    prefetch_l2(reinterpret_cast<const void*>(line));
+}
+
+// L2 prefetch of rows r and r+1 (the second only when `two`). `lines`: one request per 128-byte line (the rows
+// are contiguous); otherwise one per lane and 16-byte block, as v2 did.
 template <int J>
-__device__ __forceinline__ void prefetch_rows(const ChosenRows& e, int row, bool two, int G, int lane) {
+__device__ __forceinline__ void prefetch_rows(const ChosenRows& e, int row, bool two, int G, int lane, bool lines) {
   if (!e.ok) return;
   const size_t row_bytes = static_cast<size_t>(G) * 16;
+  if (lines) {
+    const int rows = two ? 2 : 1;
+    prefetch_range(e.blocks + static_cast<size_t>(row) * row_bytes, rows * row_bytes, lane);
+    prefetch_range(e.scales + static_cast<size_t>(row) * G, static_cast<size_t>(rows) * G, lane);
+    return;
+  }
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (r == 1 && !two) break;
@@ -162,7 +210,9 @@ __device__ __forceinline__ void prefetch_rows(const ChosenRows& e, int row, bool
   }
 }
 
-// Input values of this lane's blocks: x[j][i] = src[32 * (lane + 32j) + i]; zero past the end.
+// Input values of this lane's blocks: x[j][i] = src[32 * (lane + 32j) + i]; zero past the end. Plain loads,
+// after the wait for the previous grid: the 8 warps of a CTA share the vector through L1 (ld.global.cg here
+// sent every warp to L2, and the start-up burst cost ~40%).
 template <int J>
 __device__ __forceinline__ void load_inputs(float (&x)[J][32], const float* src, int G, int lane) {
 #pragma unroll
@@ -170,7 +220,7 @@ __device__ __forceinline__ void load_inputs(float (&x)[J][32], const float* src,
     const int g = lane + 32 * j;
 #pragma unroll
     for (int v = 0; v < 8; ++v) {
-      const float4 f = owns_block<J>(j, lane, G) ? __ldg(reinterpret_cast<const float4*>(src + 32 * g) + v)
+      const float4 f = owns_block<J>(j, lane, G) ? reinterpret_cast<const float4*>(src + 32 * g)[v]
                                                   : make_float4(0.f, 0.f, 0.f, 0.f);
       x[j][4 * v + 0] = f.x;
       x[j][4 * v + 1] = f.y;
@@ -181,15 +231,16 @@ __device__ __forceinline__ void load_inputs(float (&x)[J][32], const float* src,
 }
 
 // The rows' dot products with x (without bias), summed over the warp; every lane gets them.
-template <int J, Mxfp4Lut L>
-__device__ __forceinline__ float2 pair_dot(const RowPair<J>& rp, const float (&x)[J][32], const char* lut,
-                                           uint32_t lane_off, int G, int lane) {
+template <int J, Mxfp4Lut L, bool kAligned>
+__device__ __forceinline__ float2 pair_dot(const RowPair<J>& rp, const float (&x)[J][32], const LutPlace& lut, int G,
+                                           int lane) {
   float acc0 = 0.0f, acc1 = 0.0f;
 #pragma unroll
   for (int j = 0; j < J; ++j) {
     if (owns_block<J>(j, lane, G)) {
-      acc0 = fmaf(e8m0_value(rp.s[0][j]), block_dot<L>(rp.q[0][j], x[j], lut, lane_off), acc0);
-      if (rp.two) acc1 = fmaf(e8m0_value(rp.s[1][j]), block_dot<L>(rp.q[1][j], x[j], lut, lane_off), acc1);
+      acc0 = fmaf(e8m0_value(rp.s[0][j]), block_dot<L, kAligned>(rp.q[0][j], x[j], lut.ptr, lut.lane), acc0);
+      if (rp.two)
+        acc1 = fmaf(e8m0_value(rp.s[1][j]), block_dot<L, kAligned>(rp.q[1][j], x[j], lut.ptr, lut.lane), acc1);
     }
   }
   return make_float2(warp_sum(acc0), warp_sum(acc1));
@@ -209,29 +260,96 @@ __device__ __forceinline__ void warp_task_range(int n_tasks, int& t0, int& t1) {
   t1 = static_cast<int>(n_tasks * (warp + 1) / n_warps);
 }
 
+// The calling warp's share of down's weights (the same split as down's static task ranges), into L2.
+__device__ void prefetch_down_share(const ChosenRows* chosen_down, const MoeArgs& a, int lane) {
+  const int H = a.hidden, G = a.intermediate / 32;
+  int t, t1;
+  warp_task_range(a.k * H, t, t1);
+  while (t < t1) {
+    const int c = t / H, row = t - c * H, rows = min(t1 - t, H - row);
+    const ChosenRows& e = chosen_down[c];
+    if (e.ok) {
+      prefetch_range(e.blocks + static_cast<size_t>(row) * G * 16, static_cast<size_t>(rows) * G * 16, lane);
+      prefetch_range(e.scales + static_cast<size_t>(row) * G, static_cast<size_t>(rows) * G, lane);
+      prefetch_range(e.bias + row, static_cast<size_t>(rows) * 2, lane);
+    }
+    t += rows;
+  }
+}
+
+// First task of ticket q's chunk (n: past the end).
+__device__ __forceinline__ int chunk_start(unsigned q, int chunk, int n) {
+  const long long t = static_cast<long long>(q) * chunk;
+  return t < n ? static_cast<int>(t) : n;
+}
+
 // act[c][j] = swiglu(W1 x + b1)[j] for every choice c and feature j.
-template <int J, Mxfp4Lut L>
+template <int J, Mxfp4Lut L, bool kAligned>
 __global__ void __launch_bounds__(kThreads) gate_up_swiglu_mxfp4_kernel(const MoeArgs a) {
-  extern __shared__ __align__(16) char lut[];
+  extern __shared__ __align__(16) char smem[];
   __shared__ ChosenRows chosen[kMoeMaxChoices];
+  __shared__ ChosenRows chosen_down[kMoeMaxChoices];
+  const LutPlace lut = place_lut<kAligned, L>(smem);
+  mxfp4_device::fill_lut<L>(lut.ptr);
+  wait_for_previous_grid();  // x, the choices and the workspace may come from the previous kernel
+  allow_next_grid();         // down may take the SMs that this grid leaves
   load_chosen<Proj::GateUp>(chosen, a);
-  mxfp4_device::fill_lut<L>(lut);
+  if (a.prefetch_down) load_chosen<Proj::Down>(chosen_down, a, /*first_thread=*/32);  // in parallel: k <= 16
   const int lane = threadIdx.x & 31;
-  const uint32_t lane_off = lane * lut_entry_bytes<L>();
-  const int G = a.hidden / 32, I = a.intermediate;
+  const int G = a.hidden / 32, I = a.intermediate, n = a.k * I;
   float x[J][32];
   load_inputs<J>(x, a.x, G, lane);
   __syncthreads();
 
-  int t0, t1;
-  warp_task_range(a.k * I, t0, t1);
-  if (t0 >= t1) return;
-  int c = t0 / I, j = t0 - c * I;  // the step being computed
-  int left = t1 - t0;              // steps from it to the end of the range
-  // Prefetch for the step `ahead` steps after (c, j), when it is in the range and the same choice.
-  auto prefetch = [&](int ahead) {
-    if (ahead < left && j + ahead < I) prefetch_rows<J>(chosen[c], 2 * (j + ahead), true, G, lane);
+  // The fetch cursor: task f (choice fc, feature fj), the end of its chunk, and the first task of the chunk
+  // after it (n: none). Static ranges are one chunk. With tickets, lane 0 holds in `pending` the ticket of the
+  // chunk after `next`, requested a whole chunk before it is needed.
+  const int chunk = a.gate_up_chunk;
+  int f, end, next = n;
+  unsigned pending = 0;
+  if (chunk > 0) {
+    unsigned q = 0;
+    if (lane == 0) q = atomicAdd(a.tickets, 2u);
+    q = __shfl_sync(kFullMask, q, 0);
+    f = chunk_start(q, chunk, n);
+    end = min(f + chunk, n);
+    next = chunk_start(q + 1, chunk, n);
+    if (lane == 0 && next < n) pending = atomicAdd(a.tickets, 1u);
+  } else {
+    warp_task_range(n, f, end);
+  }
+  int fc = f / I, fj = f - fc * I;
+  // L2 prefetch of task t (of any chunk).
+  auto prefetch_task = [&](int t) {
+    const int c = t / I;
+    prefetch_rows<J>(chosen[c], 2 * (t - c * I), true, G, lane, a.line_prefetch);
   };
+  // L2 prefetch of the task `ahead` after f, when it is in f's chunk and of the same choice.
+  auto prefetch_ahead = [&](int ahead) {
+    if (f + ahead < end && fj + ahead < I)
+      prefetch_rows<J>(chosen[fc], 2 * (fj + ahead), true, G, lane, a.line_prefetch);
+  };
+  auto prefetch_next_chunk = [&] {
+    for (int t = next; t < next + a.prefetch_steps - 1 && t < min(next + chunk, n); ++t) prefetch_task(t);
+  };
+  // Moves the fetch cursor on; false when the warp has no task left.
+  auto advance = [&]() -> bool {
+    if (f + 1 < end) {
+      ++f;
+      if (++fj == I) fj = 0, ++fc;
+      return true;
+    }
+    if (next >= n) return false;
+    f = next;
+    end = min(f + chunk, n);
+    fc = f / I;
+    fj = f - fc * I;
+    next = chunk_start(__shfl_sync(kFullMask, pending, 0), chunk, n);
+    if (lane == 0 && next < n) pending = atomicAdd(a.tickets, 1u);
+    prefetch_next_chunk();
+    return true;
+  };
+
   // The SwiGLU runs once per 32 steps, on all lanes at once: lane `holder` keeps step n's gate and up.
   float held_gate = 0.0f, held_up = 0.0f;
   int held_dst = -1, holder = 0;  // held_dst: index into act, or -1 when this lane holds nothing
@@ -241,71 +359,93 @@ __global__ void __launch_bounds__(kThreads) gate_up_swiglu_mxfp4_kernel(const Mo
     held_dst = -1;
     holder = 0;
   };
-  auto step = [&](RowPair<J>& now, RowPair<J>& next) {
-    if (left > 1) {
-      const int nc = j + 1 < I ? c : c + 1, nj = j + 1 < I ? j + 1 : 0;
-      fetch_rows<J>(next, chosen[nc], nc, 2 * nj, true, G, lane);
+  // Computes `now` after fetching the next task into `ahead`; false when `now` was the warp's last task.
+  auto step = [&](RowPair<J>& now, RowPair<J>& ahead) {
+    const bool more = advance();
+    if (more) {
+      fetch_rows<J>(ahead, chosen[fc], fc, 2 * fj, true, G, lane);
+      prefetch_ahead(a.prefetch_steps - 1);
     }
-    prefetch(kPrefetchSteps);
-    const float2 h = pair_dot<J, L>(now, x, lut, lane_off, G, lane);
+    const float2 h = pair_dot<J, L, kAligned>(now, x, lut, G, lane);
     if (lane == holder) {
       held_gate = h.x + now.bias[0];
       held_up = h.y + now.bias[1];
       held_dst = now.choice * I + now.row / 2;
       held_ok = now.ok;
     }
-    if (++holder == 32 || left == 1) flush();
-    if (++j == I) j = 0, ++c;
-    --left;
+    if (++holder == 32 || !more) flush();
+    return more;
   };
-  RowPair<J> A, B;
-  fetch_rows<J>(A, chosen[c], c, 2 * j, true, G, lane);
-  for (int ahead = 2; ahead < kPrefetchSteps; ++ahead) prefetch(ahead);
-  while (true) {
-    step(A, B);
-    if (left == 0) break;
-    step(B, A);
-    if (left == 0) break;
+  if (f < end) {
+    RowPair<J> A, B;
+    fetch_rows<J>(A, chosen[fc], fc, 2 * fj, true, G, lane);
+    for (int ahead = 2; ahead < a.prefetch_steps; ++ahead) prefetch_ahead(ahead);
+    if (chunk > 0) prefetch_next_chunk();
+    while (step(A, B) && step(B, A)) {
+    }
+  }
+  if (a.prefetch_down) prefetch_down_share(chosen_down, a, lane);
+  if (chunk > 0) {  // the last warp to finish puts the counters back to 0 for the next launch
+    __syncwarp();
+    if (lane == 0) {
+      __threadfence();  // this warp's ticket requests come before its arrival
+      const unsigned warps = gridDim.x * kWarpsPerCta;
+      if (atomicAdd(a.tickets + 1, 1u) == warps - 1) {
+        a.tickets[0] = 0;
+        a.tickets[1] = 0;
+      }
+    }
   }
 }
 
 // y = W2 act[c] + b2 for every choice c, then out += sum over c of weight_c * y_c: either through partial[c]
 // and the last arrival per row (deterministic), or with float atomics.
-template <int J, Mxfp4Lut L>
+template <int J, Mxfp4Lut L, bool kAligned>
 __global__ void __launch_bounds__(kThreads) down_combine_mxfp4_kernel(const MoeArgs a) {
-  extern __shared__ __align__(16) char lut[];
+  extern __shared__ __align__(16) char smem[];
   __shared__ ChosenRows chosen[kMoeMaxChoices];
+  const LutPlace lut = place_lut<kAligned, L>(smem);
+  // The choices and slots were written before gate_up started (gate_up waited for them before letting this
+  // grid start), so they and the weights may be read before the wait below; act may not.
   load_chosen<Proj::Down>(chosen, a);
-  mxfp4_device::fill_lut<L>(lut);
+  mxfp4_device::fill_lut<L>(lut.ptr);
   const int lane = threadIdx.x & 31;
-  const uint32_t lane_off = lane * lut_entry_bytes<L>();
   const int G = a.intermediate / 32, H = a.hidden;
+  __syncthreads();
 
   int t0, t1;
   warp_task_range(a.k * H, t0, t1);
   int c = t0 / H, r = t0 - c * H;  // the step being computed starts at row r of choice c
   int left = t1 - t0;              // rows from it to the end of the range
-  float x[J][32];
-  int x_choice = c;
-  if (left > 0) load_inputs<J>(x, a.act + static_cast<long long>(c) * a.intermediate, G, lane);
-  __syncthreads();
-  if (left <= 0) return;
-
   // A step takes rows r and r+1 when both are in the range and belong to the same choice.
   auto two_at = [&](int row, int rows_left) { return rows_left >= 2 && row + 1 < H; };
+  RowPair<J> A, B;
+  if (left > 0) {
+    fetch_rows<J>(A, chosen[c], c, r, two_at(r, left), G, lane);
+    for (int ahead = 2; ahead < 2 * a.prefetch_steps; ahead += 2)
+      if (r + ahead < H && ahead < left)
+        prefetch_rows<J>(chosen[c], r + ahead, r + ahead + 1 < H, G, lane, a.line_prefetch);
+  }
+  wait_for_previous_grid();  // act (gate_up), out, the workspace
+  allow_next_grid();
+  if (left <= 0) return;
+  float x[J][32];
+  int x_choice = c;
+  load_inputs<J>(x, a.act + static_cast<long long>(c) * a.intermediate, G, lane);
+
   auto step = [&](RowPair<J>& now, RowPair<J>& next) {
     const int taken = now.two ? 2 : 1;
     if (left > taken) {
       const int nr = r + taken < H ? r + taken : 0, nc = r + taken < H ? c : c + 1;
       fetch_rows<J>(next, chosen[nc], nc, nr, two_at(nr, left - taken), G, lane);
     }
-    const int pr = r + 2 * kPrefetchSteps;  // about kPrefetchSteps steps ahead, within this choice
-    if (pr < H && 2 * kPrefetchSteps < left) prefetch_rows<J>(chosen[c], pr, pr + 1 < H, G, lane);
+    const int pr = r + 2 * a.prefetch_steps;  // about prefetch_steps steps ahead, within this choice
+    if (pr < H && 2 * a.prefetch_steps < left) prefetch_rows<J>(chosen[c], pr, pr + 1 < H, G, lane, a.line_prefetch);
     if (now.choice != x_choice) {  // at most a few times per warp
       load_inputs<J>(x, a.act + static_cast<long long>(now.choice) * a.intermediate, G, lane);
       x_choice = now.choice;
     }
-    const float2 y = pair_dot<J, L>(now, x, lut, lane_off, G, lane);
+    const float2 y = pair_dot<J, L, kAligned>(now, x, lut, G, lane);
     if (lane == 0) {
       const float v0 = now.ok ? now.weight * (y.x + now.bias[0]) : 0.0f;
       const float v1 = now.ok ? now.weight * (y.y + now.bias[1]) : 0.0f;
@@ -322,10 +462,6 @@ __global__ void __launch_bounds__(kThreads) down_combine_mxfp4_kernel(const MoeA
     if (r >= H) r -= H, ++c;
     left -= taken;
   };
-  RowPair<J> A, B;
-  fetch_rows<J>(A, chosen[c], c, r, two_at(r, left), G, lane);
-  for (int ahead = 2; ahead < 2 * kPrefetchSteps; ahead += 2)
-    if (r + ahead < H && ahead < left) prefetch_rows<J>(chosen[c], r + ahead, r + ahead + 1 < H, G, lane);
   while (true) {
     step(A, B);
     if (left == 0) break;
@@ -354,29 +490,52 @@ __global__ void __launch_bounds__(kThreads) down_combine_mxfp4_kernel(const MoeA
 
 using MoeKernel = void (*)(MoeArgs);
 
-template <template <int, Mxfp4Lut> class Pick>
-MoeKernel pick_kernel(int J, Mxfp4Lut lut) {
-  static const MoeKernel table[2][kMaxJ] = {
-      {Pick<1, Mxfp4Lut::F32x2>::fn, Pick<2, Mxfp4Lut::F32x2>::fn, Pick<3, Mxfp4Lut::F32x2>::fn,
-       Pick<4, Mxfp4Lut::F32x2>::fn},
-      {Pick<1, Mxfp4Lut::Bf16x2>::fn, Pick<2, Mxfp4Lut::Bf16x2>::fn, Pick<3, Mxfp4Lut::Bf16x2>::fn,
-       Pick<4, Mxfp4Lut::Bf16x2>::fn}};
-  return table[lut == Mxfp4Lut::F32x2 ? 0 : 1][J - 1];
+template <template <int, Mxfp4Lut, bool> class Pick>
+MoeKernel pick_kernel(int J, Mxfp4Lut lut, bool aligned) {
+  static const MoeKernel table[2][2][kMaxJ] = {
+      {{Pick<1, Mxfp4Lut::F32x2, false>::fn, Pick<2, Mxfp4Lut::F32x2, false>::fn, Pick<3, Mxfp4Lut::F32x2, false>::fn,
+        Pick<4, Mxfp4Lut::F32x2, false>::fn},
+       {Pick<1, Mxfp4Lut::Bf16x2, false>::fn, Pick<2, Mxfp4Lut::Bf16x2, false>::fn,
+        Pick<3, Mxfp4Lut::Bf16x2, false>::fn, Pick<4, Mxfp4Lut::Bf16x2, false>::fn}},
+      {{Pick<1, Mxfp4Lut::F32x2, true>::fn, Pick<2, Mxfp4Lut::F32x2, true>::fn, Pick<3, Mxfp4Lut::F32x2, true>::fn,
+        Pick<4, Mxfp4Lut::F32x2, true>::fn},
+       {Pick<1, Mxfp4Lut::Bf16x2, true>::fn, Pick<2, Mxfp4Lut::Bf16x2, true>::fn, Pick<3, Mxfp4Lut::Bf16x2, true>::fn,
+        Pick<4, Mxfp4Lut::Bf16x2, true>::fn}}};
+  return table[aligned ? 1 : 0][lut == Mxfp4Lut::F32x2 ? 0 : 1][J - 1];
 }
-template <int J, Mxfp4Lut L>
+template <int J, Mxfp4Lut L, bool kAligned>
 struct GateUpKernel {
-  static constexpr MoeKernel fn = gate_up_swiglu_mxfp4_kernel<J, L>;
+  static constexpr MoeKernel fn = gate_up_swiglu_mxfp4_kernel<J, L, kAligned>;
 };
-template <int J, Mxfp4Lut L>
+template <int J, Mxfp4Lut L, bool kAligned>
 struct DownKernel {
-  static constexpr MoeKernel fn = down_combine_mxfp4_kernel<J, L>;
+  static constexpr MoeKernel fn = down_combine_mxfp4_kernel<J, L, kAligned>;
 };
 
-void launch_persistent(MoeKernel kernel, int n_tasks, const MoeArgs& args, cudaStream_t stream) {
+// Programmatic dependent launch needs sm_90; the legacy default stream is left to ordinary launches.
+bool can_launch_programmatically(cudaStream_t stream) {
+  if (stream == nullptr || stream == cudaStreamLegacy) return false;
+  int device = 0, major = 0;
+  OSSRUN_CUDA_CHECK(cudaGetDevice(&device));
+  OSSRUN_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  return major >= 9;
+}
+
+void launch_persistent(MoeKernel kernel, int n_tasks, size_t smem, bool programmatic, const MoeArgs& args,
+                       cudaStream_t stream) {
   const int wanted = (n_tasks + kWarpsPerCta - 1) / kWarpsPerCta;
-  const int resident = resident_ctas(reinterpret_cast<const void*>(kernel), kThreads, kLutBytes);
-  kernel<<<wanted < resident ? wanted : resident, kThreads, kLutBytes, stream>>>(args);
-  OSSRUN_CUDA_CHECK_LAUNCH();
+  const int resident = resident_ctas(reinterpret_cast<const void*>(kernel), kThreads, smem);
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(wanted < resident ? wanted : resident);
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = &attr;
+  config.numAttrs = programmatic ? 1 : 0;
+  OSSRUN_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args));
 }
 
 void check_reduction_length(const char* what, int K) {
@@ -405,6 +564,8 @@ MoeWorkspace::MoeWorkspace(int hidden, int intermediate, int max_choices)
   partial_ = DeviceBuffer<float>(static_cast<size_t>(max_choices) * hidden);
   arrivals_ = DeviceBuffer<unsigned>(static_cast<size_t>(hidden));
   error_ = DeviceBuffer<int>(1);
+  tickets_ = DeviceBuffer<unsigned>(2);
+  OSSRUN_CUDA_CHECK(cudaMemset(tickets_.get(), 0, tickets_.bytes()));
   OSSRUN_CUDA_CHECK(cudaMemset(arrivals_.get(), 0, arrivals_.bytes()));
   OSSRUN_CUDA_CHECK(cudaMemset(error_.get(), 0, error_.bytes()));
   OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());  // launches may come on any stream, even non-blocking ones
@@ -423,7 +584,7 @@ void MoeWorkspace::check_errors() {
 
 void mxfp4_moe_matvec(const ExpertSlotMxfp4* slots, const ExpertChoice* choices, int k, const float* x, float* out,
                       const MoeShape& shape, const SwigluParams& swiglu, MoeWorkspace& ws, cudaStream_t stream,
-                      MoeCombine combine, Mxfp4Lut lut) {
+                      MoeCombine combine, Mxfp4Lut lut, const MoeTuning& tuning) {
   check_reduction_length("hidden size", shape.hidden);
   check_reduction_length("intermediate size", shape.intermediate);
   if (ws.hidden() != shape.hidden || ws.intermediate() != shape.intermediate)
@@ -436,14 +597,38 @@ void mxfp4_moe_matvec(const ExpertSlotMxfp4* slots, const ExpertChoice* choices,
   if (shape.n_slots < 1) throw InputError("mxfp4_moe_matvec: the slot table is empty");
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0)
     throw InputError("mxfp4_moe_matvec: the input vector must be 16-byte aligned");
+  if (tuning.gate_up_chunk < 0)
+    throw InputError("mxfp4_moe_matvec: gate_up_chunk must be 0 (static ranges) or positive, got " +
+                     std::to_string(tuning.gate_up_chunk));
+  if (tuning.prefetch_steps < 2 || tuning.prefetch_steps > 16)
+    throw InputError("mxfp4_moe_matvec: prefetch_steps must be 2 to 16, got " + std::to_string(tuning.prefetch_steps));
   if (k == 0) return;
 
-  const MoeArgs args{slots,  choices, k, shape.n_slots, shape.hidden, shape.intermediate, swiglu,
-                     combine == MoeCombine::Deterministic, x, out, ws.act_.get(), ws.partial_.get(),
-                     ws.arrivals_.get(), ws.error_.get()};
-  launch_persistent(pick_kernel<GateUpKernel>(blocks_per_lane(shape.hidden), lut), k * shape.intermediate, args,
-                    stream);
-  launch_persistent(pick_kernel<DownKernel>(blocks_per_lane(shape.intermediate), lut), k * shape.hidden, args, stream);
+  const MoeArgs args{slots,
+                     choices,
+                     k,
+                     shape.n_slots,
+                     shape.hidden,
+                     shape.intermediate,
+                     swiglu,
+                     combine == MoeCombine::Deterministic,
+                     x,
+                     out,
+                     ws.act_.get(),
+                     ws.partial_.get(),
+                     ws.arrivals_.get(),
+                     ws.error_.get(),
+                     ws.tickets_.get(),
+                     tuning.gate_up_chunk,
+                     tuning.prefetch_down,
+                     tuning.line_prefetch,
+                     tuning.prefetch_steps};
+  const bool programmatic = tuning.programmatic_launch && can_launch_programmatically(stream);
+  const size_t smem = tuning.aligned_lut ? lut_smem_bytes<true>() : lut_smem_bytes<false>();
+  launch_persistent(pick_kernel<GateUpKernel>(blocks_per_lane(shape.hidden), lut, tuning.aligned_lut),
+                    k * shape.intermediate, smem, programmatic, args, stream);
+  launch_persistent(pick_kernel<DownKernel>(blocks_per_lane(shape.intermediate), lut, tuning.aligned_lut),
+                    k * shape.hidden, smem, programmatic, args, stream);
 }
 
 }  // namespace ossrun::gpu

@@ -6,7 +6,8 @@
 //                                    y = W2[slot] a + b2[slot]                    (H rows, K = I)
 //   out += sum over the choices, in list order, of weight * y
 //
-// Two launches on the caller's stream: gate_up fused with the SwiGLU (all chosen experts at once), then down
+// Two launches on the caller's stream (the second may start early through programmatic dependent launch, see
+// MoeTuning): gate_up fused with the SwiGLU (all chosen experts at once), then down
 // fused with the weighted combine. The combine is either deterministic (each down warp writes weight*y to the
 // workspace, and the last warp to finish an output row, found by an arrival counter per row, adds the
 // contributions in choice order: repeated runs are bit-identical) or atomic (float atomics straight into out:
@@ -64,6 +65,27 @@ const char* mxfp4_lut_name(Mxfp4Lut lut);
 enum class MoeCombine : int { Deterministic, Atomic };
 const char* moe_combine_name(MoeCombine combine);
 
+// How the work is scheduled (gpu_kernels/NOTES.md has the measurements). The default is the fastest measured.
+struct MoeTuning {
+  // Decode-table lookups address shared memory straight from the byte-permute result (the table sits at a
+  // 64 KiB-aligned shared address; 128 KiB of dynamic shared memory per CTA) instead of adding a base.
+  bool aligned_lut = true;
+  // Programmatic dependent launch (sm_90 and later only; ignored elsewhere and on the legacy default stream):
+  // each kernel fills its table (and down also loads its first weights) while the previous kernel finishes.
+  bool programmatic_launch = true;
+  // gate_up warps ask L2 for down's weights after their last step, so down reads them from L2.
+  bool prefetch_down = true;
+  // gate_up steps per ticket of a global work counter; 0: each warp takes a fixed contiguous range (faster:
+  // tickets of 1, 2 and 4 steps all measured slower on the H100).
+  int gate_up_chunk = 0;
+  // L2 prefetches ask for each 128-byte line once (v2: one request per lane and 16-byte block).
+  bool line_prefetch = true;
+  // How many steps ahead of the step being decoded L2 is asked for weights (2 to 16; v2 used 3).
+  int prefetch_steps = 2;
+};
+// The kernels as shipped before MoeTuning (v2 in NOTES.md): two plain launches, static ranges.
+constexpr MoeTuning kMoeTuningV2{false, false, false, 0, false, 3};
+
 // Scratch for one stream's launches (never share one between streams running concurrently).
 class MoeWorkspace {
  public:
@@ -79,12 +101,14 @@ class MoeWorkspace {
 
  private:
   friend void mxfp4_moe_matvec(const ExpertSlotMxfp4*, const ExpertChoice*, int, const float*, float*, const MoeShape&,
-                               const SwigluParams&, MoeWorkspace&, cudaStream_t, MoeCombine, Mxfp4Lut);
+                               const SwigluParams&, MoeWorkspace&, cudaStream_t, MoeCombine, Mxfp4Lut,
+                               const MoeTuning&);
   int hidden_, intermediate_, max_choices_;
   DeviceBuffer<float> act_;          // (max_choices, I)
   DeviceBuffer<float> partial_;      // (max_choices, H): weight * y per choice
   DeviceBuffer<unsigned> arrivals_;  // (H): choices finished per output row; back to 0 after each launch
   DeviceBuffer<int> error_;          // (1): bit 0 bad slot index, bit 1 misaligned blocks pointer
+  DeviceBuffer<unsigned> tickets_;   // (2): next gate_up chunk, gate_up warps done; back to 0 after each launch
 };
 
 // out (H) fp32 += the MoE output for x (H) fp32. slots: device array (n_slots); choices: device array (k).
@@ -92,6 +116,7 @@ class MoeWorkspace {
 // kernels cannot take.
 void mxfp4_moe_matvec(const ExpertSlotMxfp4* slots, const ExpertChoice* choices, int k, const float* x, float* out,
                       const MoeShape& shape, const SwigluParams& swiglu, MoeWorkspace& workspace, cudaStream_t stream,
-                      MoeCombine combine = MoeCombine::Deterministic, Mxfp4Lut lut = Mxfp4Lut::F32x2);
+                      MoeCombine combine = MoeCombine::Deterministic, Mxfp4Lut lut = Mxfp4Lut::F32x2,
+                      const MoeTuning& tuning = MoeTuning{});
 
 }  // namespace ossrun::gpu

@@ -1,8 +1,9 @@
 // mxfp4_moe_matvec (gpu_kernels/) against a float64 scalar reference built on src/model/mxfp4.h: random
 // experts in the checkpoint's slice layout, odd sizes (every blocks-per-lane count 1..4, rows that leave lanes
 // idle), k = 1 to 6, repeated slots, both decode tables, both combine modes; the SwiGLU intermediate is checked
-// as well as the output. Also: bit-identical repeats (deterministic combine), bad slots reported, bad shapes
-// rejected.
+// as well as the output, under every MoeTuning (v2, the default with programmatic dependent launch, ticket
+// chunks). Also: bit-identical repeats (deterministic combine), a chain of launches on one stream (each input
+// the previous output) equal bit for bit across tunings, bad slots reported, bad shapes rejected.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -24,6 +25,7 @@ using gpu::DeviceBuffer;
 using gpu::ExpertChoice;
 using gpu::ExpertSlotMxfp4;
 using gpu::MoeCombine;
+using gpu::MoeTuning;
 using gpu::Mxfp4Lut;
 using test::check_close;
 using test::max_abs;
@@ -153,22 +155,47 @@ std::vector<ExpertChoice> softmax_choices(const std::vector<int>& slots, std::mt
   return c;
 }
 
+// The tunings every correctness check runs: v2, the default, each switch off, and ticket chunks of 1 and 3
+// steps with other prefetch settings.
+const std::vector<MoeTuning> kTunings = {gpu::kMoeTuningV2,
+                                         MoeTuning{},
+                                         MoeTuning{true, true, false, 0, true, 3},
+                                         MoeTuning{true, false, true, 0, true, 4},
+                                         MoeTuning{false, true, true, 0, true, 2},
+                                         MoeTuning{true, true, true, 1, true, 2},
+                                         MoeTuning{true, true, true, 3, false, 5}};
+
+class TestStream {
+ public:
+  TestStream() { OSSRUN_CUDA_CHECK(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking)); }
+  ~TestStream() { OSSRUN_CUDA_CHECK_NOEXCEPT(cudaStreamDestroy(s_)); }
+  TestStream(const TestStream&) = delete;
+  TestStream& operator=(const TestStream&) = delete;
+  cudaStream_t get() const { return s_; }
+
+ private:
+  cudaStream_t s_{};
+};
+
 struct Result {
   std::vector<float> out;
   std::vector<float> act;  // (k, I)
 };
 
-// Runs the kernel once on out_init, with the workspace's activations poisoned (NaN) beforehand.
+// Runs the kernel once on out_init (on a stream of its own, so that programmatic launch is used where the
+// device has it), with the workspace's activations poisoned (NaN) beforehand.
 Result run_gpu(const DeviceExperts& dev, int n_slots, const std::vector<ExpertChoice>& choices,
                const std::vector<float>& x, const std::vector<float>& out_init, int H, int I, MoeCombine combine,
-               Mxfp4Lut lut, gpu::MoeWorkspace& ws) {
+               Mxfp4Lut lut, gpu::MoeWorkspace& ws, const MoeTuning& tuning = MoeTuning{}) {
   DeviceBuffer<ExpertChoice> choices_d(choices);
   DeviceBuffer<float> x_d(x), out_d(out_init);
   const int k = static_cast<int>(choices.size());
-  OSSRUN_CUDA_CHECK(cudaMemset(const_cast<float*>(ws.activations()), 0xff, sizeof(float) * ws.max_choices() * I));
-  gpu::mxfp4_moe_matvec(dev.table.get(), choices_d.get(), k, x_d.get(), out_d.get(), {H, I, n_slots}, {}, ws, nullptr,
-                        combine, lut);
-  OSSRUN_CUDA_CHECK(cudaDeviceSynchronize());
+  TestStream stream;
+  OSSRUN_CUDA_CHECK(cudaMemsetAsync(const_cast<float*>(ws.activations()), 0xff,
+                                    sizeof(float) * ws.max_choices() * I, stream.get()));
+  gpu::mxfp4_moe_matvec(dev.table.get(), choices_d.get(), k, x_d.get(), out_d.get(), {H, I, n_slots}, {}, ws,
+                        stream.get(), combine, lut, tuning);
+  OSSRUN_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
   Result r{out_d.download(), std::vector<float>(static_cast<size_t>(k) * I)};
   OSSRUN_CUDA_CHECK(cudaMemcpy(r.act.data(), ws.activations(), r.act.size() * sizeof(float), cudaMemcpyDeviceToHost));
   return r;
@@ -193,18 +220,21 @@ void check_against_reference(const std::vector<HostExpert>& experts, const Devic
 
   const int n_slots = static_cast<int>(experts.size());
   gpu::MoeWorkspace ws(H, I, 8);
-  for (Mxfp4Lut lut : {Mxfp4Lut::F32x2, Mxfp4Lut::Bf16x2}) {
-    for (MoeCombine combine : {MoeCombine::Deterministic, MoeCombine::Atomic}) {
-      CAPTURE(gpu::mxfp4_lut_name(lut));
-      CAPTURE(gpu::moe_combine_name(combine));
-      const Result got = run_gpu(dev, n_slots, choices, x, out_init, H, I, combine, lut, ws);
-      for (size_t c = 0; c < choices.size(); ++c) {
-        CAPTURE(c);
-        const std::vector<float> act(got.act.begin() + c * I, got.act.begin() + (c + 1) * I);
-        check_close("activation", act, acts[c], std::max(max_abs(acts[c]), 1.0), kRtol);
+  for (size_t t = 0; t < kTunings.size(); ++t) {
+    for (Mxfp4Lut lut : {Mxfp4Lut::F32x2, Mxfp4Lut::Bf16x2}) {
+      for (MoeCombine combine : {MoeCombine::Deterministic, MoeCombine::Atomic}) {
+        CAPTURE(t);
+        CAPTURE(gpu::mxfp4_lut_name(lut));
+        CAPTURE(gpu::moe_combine_name(combine));
+        const Result got = run_gpu(dev, n_slots, choices, x, out_init, H, I, combine, lut, ws, kTunings[t]);
+        for (size_t c = 0; c < choices.size(); ++c) {
+          CAPTURE(c);
+          const std::vector<float> act(got.act.begin() + c * I, got.act.begin() + (c + 1) * I);
+          check_close("activation", act, acts[c], std::max(max_abs(acts[c]), 1.0), kRtol);
+        }
+        check_close("out", got.out, want, scale, kRtol);
+        ws.check_errors();
       }
-      check_close("out", got.out, want, scale, kRtol);
-      ws.check_errors();
     }
   }
 }
@@ -261,6 +291,47 @@ TEST_CASE("gpu mxfp4_moe_matvec: gpt-oss-20b shape, clamps exercised, repeats bi
       return std::memcmp(&a, &b, sizeof a) == 0;
     }));
   }
+}
+
+// Six launches on one stream, launch n reading launch n-1's output (buffers in a ring of three), different
+// choices each time: the overlap of programmatic launch must not let a kernel read what is not yet written.
+std::vector<float> run_chain(const DeviceExperts& dev, int n_slots, const std::vector<std::vector<ExpertChoice>>& lists,
+                             const std::vector<float>& x0, int H, int I, gpu::MoeWorkspace& ws,
+                             const MoeTuning& tuning) {
+  std::vector<DeviceBuffer<ExpertChoice>> choices;
+  for (const auto& list : lists) choices.emplace_back(list);
+  std::vector<DeviceBuffer<float>> ring;
+  for (int b = 0; b < 3; ++b) ring.emplace_back(x0);
+  TestStream stream;
+  for (size_t n = 0; n < lists.size(); ++n)
+    gpu::mxfp4_moe_matvec(dev.table.get(), choices[n].get(), static_cast<int>(lists[n].size()), ring[n % 3].get(),
+                          ring[(n + 1) % 3].get(), {H, I, n_slots}, {}, ws, stream.get(), MoeCombine::Deterministic,
+                          Mxfp4Lut::F32x2, tuning);
+  OSSRUN_CUDA_CHECK(cudaStreamSynchronize(stream.get()));
+  return ring[lists.size() % 3].download();
+}
+
+TEST_CASE("gpu mxfp4_moe_matvec: chained launches on one stream agree bit for bit across tunings") {
+  if (!test::gpu_or_skip()) return;
+  constexpr int H = 2880, I = 2880;
+  std::mt19937 rng(11);
+  std::vector<HostExpert> experts;
+  for (int s = 0; s < 6; ++s) experts.push_back(random_expert(H, I, rng));
+  const DeviceExperts dev(experts);
+  std::vector<std::vector<ExpertChoice>> lists;
+  for (int n = 0; n < 6; ++n) lists.push_back(softmax_choices({n, (n + 1) % 6, (n + 3) % 6, (n + 4) % 6}, rng));
+  std::vector<float> x0 = random_floats(H, rng);
+  for (float& v : x0) v *= 0.05f;  // keeps six layers' sums finite
+  gpu::MoeWorkspace ws(H, I, 4);
+  const std::vector<float> want = run_chain(dev, 6, lists, x0, H, I, ws, gpu::kMoeTuningV2);
+  CHECK(std::all_of(want.begin(), want.end(), [](float v) { return std::isfinite(v); }));
+  for (size_t t = 1; t < kTunings.size(); ++t) {
+    CAPTURE(t);
+    const std::vector<float> got = run_chain(dev, 6, lists, x0, H, I, ws, kTunings[t]);
+    CHECK(std::equal(want.begin(), want.end(), got.begin(),
+                     [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }));
+  }
+  ws.check_errors();
 }
 
 TEST_CASE("gpu mxfp4_moe_matvec: a bad slot or a misaligned slice is reported and contributes nothing") {
