@@ -23,8 +23,7 @@ void run_bench_gpu(int reps, bool gemm) {
   const gpu::KernelBenchReport r = gpu::run_kernel_bench({reps, gemm});
   std::printf("copy bandwidth (device to device, %.0f MiB, bytes read + written): %.1f GB/s\n\n",
               r.copy_buffer_bytes / (1 << 20), r.copy_gbps);
-  std::printf("%-40s %-24s %-9s %9s %10s %8s %8s %8s
-", "kernel", "shape", "launch", "MB/call", "median us", "GB/s",
+  std::printf("%-40s %-24s %-9s %9s %10s %8s %8s %8s\n", "kernel", "shape", "launch", "MB/call", "median us", "GB/s",
               "of copy", "TFLOP/s");
   for (const gpu::KernelFigure& f : r.figures) {
     std::printf("%-40s %-24s %-9s %9.2f %10.2f %8.1f %7.1f%%", f.kernel.c_str(), f.shape.c_str(), f.launch.c_str(),
