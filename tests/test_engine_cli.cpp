@@ -80,6 +80,7 @@ TEST_CASE("ossrun logits: bad ids are clear errors with exit code 3") {
   CHECK(r.exit_code == 3);
   CHECK(r.out.find("item 1 is \"x\"") != std::string::npos);
   r = run_ossrun("logits" + model + " --ids 1,1000", true);
+  INFO(r.out);
   CHECK(r.exit_code == 3);
   CHECK(r.out.find("token id 1000 (at index 1) is outside the vocabulary [0, 1000)") != std::string::npos);
   r = run_ossrun("logits" + model + " --ids 1,,2", true);

@@ -284,7 +284,7 @@ void check_against_reference(ExpertFormat format, uint32_t seed) {
     for (int64_t batch : {7, 17}) {
       INFO("isa " << std::string(cpu::isa_name(isa)) << ", experts " << std::string(expert_format_name(format))
                   << ", prefill batch " << batch);
-      engine::Session s(*ck, {.ctx = 64, .threads = 2, .isa = isa, .prefill_batch = batch});
+      engine::Session s(*ck, {.ctx = 64, .threads = 2, .isa = isa, .prefill_batch = batch, .backend = engine::Backend::Cpu});
       const auto rows = all_logits(s, prompt);
       REQUIRE(rows.size() == prompt.size());
       double worst = 0;
@@ -324,14 +324,14 @@ TEST_CASE("engine session: prefill batch sizes and token-by-token decode agree, 
   const std::vector<int32_t> prompt = random_ids(23, c.vocab_size, 8);
   auto copy = [](std::span<const float> s) { return std::vector<float>(s.begin(), s.end()); };
 
-  engine::Session whole(*ck, {.ctx = 32, .threads = 2, .prefill_batch = 32});
+  engine::Session whole(*ck, {.ctx = 32, .threads = 2, .prefill_batch = 32, .backend = engine::Backend::Cpu});
   const std::vector<float> by_batch = copy(whole.prefill(prompt));
   CHECK(whole.position() == 23);
 
-  engine::Session single(*ck, {.ctx = 32, .threads = 1, .prefill_batch = 1});
+  engine::Session single(*ck, {.ctx = 32, .threads = 1, .prefill_batch = 1, .backend = engine::Backend::Cpu});
   const std::vector<float> by_single = copy(single.prefill(prompt));
 
-  engine::Session stepped(*ck, {.ctx = 32, .threads = 2, .prefill_batch = 4});
+  engine::Session stepped(*ck, {.ctx = 32, .threads = 2, .prefill_batch = 4, .backend = engine::Backend::Cpu});
   stepped.prefill(std::span(prompt).first(1));
   std::vector<float> by_decode;
   for (size_t i = 1; i < prompt.size(); ++i) by_decode = copy(stepped.decode(prompt[i]));
@@ -354,15 +354,15 @@ TEST_CASE("engine session: prefill batch sizes and token-by-token decode agree, 
   CHECK_THROWS_WITH_AS(stepped.decode(static_cast<int32_t>(c.vocab_size)), doctest::Contains("outside the vocabulary"), InputError);
   CHECK_THROWS_AS(stepped.prefill(std::vector<int32_t>{3, -1}), InputError);
   CHECK_THROWS_AS(stepped.prefill(std::vector<int32_t>{}), InputError);
-  CHECK_THROWS_AS(engine::Session(*ck, {.ctx = c.max_position_embeddings + 1}), InputError);
-  CHECK_THROWS_AS(engine::Session(*ck, {.ctx = 0}), InputError);
+  CHECK_THROWS_AS(engine::Session(*ck, {.ctx = c.max_position_embeddings + 1, .backend = engine::Backend::Cpu}), InputError);
+  CHECK_THROWS_AS(engine::Session(*ck, {.ctx = 0, .backend = engine::Backend::Cpu}), InputError);
 }
 
 TEST_CASE("engine session: decode allocates nothing and starts no thread") {
   test::TempDir dir("ossrun-engine");
   const ModelConfig c = test::write_tiny_checkpoint(dir.path(), ExpertFormat::MXFP4, 9);
   auto ck = Checkpoint::open(dir.path());
-  engine::Session s(*ck, {.ctx = 64, .threads = 2, .prefill_batch = 8});
+  engine::Session s(*ck, {.ctx = 64, .threads = 2, .prefill_batch = 8, .backend = engine::Backend::Cpu});
   std::span<const float> logits = s.prefill(random_ids(10, c.vocab_size, 3));
   logits = s.decode(engine::argmax(logits));  // first decode: anything lazy happens here
   const int threads = process_threads();

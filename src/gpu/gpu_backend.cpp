@@ -4,8 +4,10 @@
 #include "offload/byte_size.h"
 #include "offload/host_memory.h"
 #include "offload/memory_plan.h"
+#include "gpu_kernels/attention_decode.cuh"
 #include "gpu_kernels/copy_bandwidth.cuh"
 #include "gpu_kernels/cuda_check.cuh"
+#include "gpu_kernels/mxfp4_moe_matvec.cuh"
 #include "src/gpu/device.h"
 #include "src/gpu/gpu_backend.h"
 #include "src/gpu/gpu_forward.cuh"
@@ -26,6 +28,21 @@ offload::MemoryPlan plan_for(const Checkpoint& ck, const GpuForwardOptions& opt)
   return offload::plan_memory(r);
 }
 
+// The shapes the GPU kernels take (gpt-oss-20b and -120b are well inside them).
+std::optional<std::string> unsupported_shape(const ModelConfig& c) {
+  const int64_t group = c.num_attention_heads / c.num_key_value_heads;
+  if (c.head_dim != 16 && c.head_dim != 32 && c.head_dim != 64 && c.head_dim != 128)
+    return "the GPU attention takes head_dim 16, 32, 64 or 128, not " + std::to_string(c.head_dim);
+  if (group > kAttnMaxGroup)
+    return "the GPU attention takes at most " + std::to_string(kAttnMaxGroup) + " query heads per KV head, not " +
+           std::to_string(group);
+  if (c.hidden_size % 32 || c.intermediate_size % 32 || c.q_dim() % 32)
+    return "the GPU kernels need hidden, intermediate and query sizes that are multiples of 32";
+  if (c.hidden_size > kMoeMaxK || c.intermediate_size > kMoeMaxK)
+    return "the GPU expert kernels take hidden and intermediate sizes up to " + std::to_string(kMoeMaxK);
+  return std::nullopt;
+}
+
 bool all_experts_fit(const offload::MemoryPlan& plan) {
   return std::all_of(plan.layers.begin(), plan.layers.end(),
                      [&](const offload::LayerPlacement& l) { return l.gpu_slots == plan.experts_per_layer; });
@@ -39,6 +56,7 @@ std::optional<std::string> gpu_unavailable_reason(const Checkpoint& ck, const Gp
   if (ck.config().expert_format != ExpertFormat::MXFP4)
     return "this checkpoint's experts are bf16; the GPU kernels read MXFP4 experts";
   if (d.compute_major < 8) return "the GPU kernels need compute capability 8.0 or newer; this GPU has " + describe(d);
+  if (std::optional<std::string> why = unsupported_shape(ck.config())) return *why;
   const offload::MemoryPlan plan = plan_for(ck, opt);
   if (plan.cpu_only) return "the VRAM budget does not hold the dense part of the model";
   if (!all_experts_fit(plan))

@@ -119,7 +119,7 @@ double check_session_against_golden(engine::Session& s, const Golden& g, bool sa
       if (next != g.greedy[i]) {
         const double margin = i < g.margins.size() ? g.margins[i] : INFINITY;
         // Without the logits at hand, the last prompt row's scale stands for the step's.
-        CHECK_MESSAGE(margin <= kGoldenTolerance * scale, "greedy step " << i << " (sampled in the session): " << next
+        CHECK_MESSAGE(margin <= 2 * kGoldenTolerance * scale, "greedy step " << i << " (sampled in the session): " << next
                                                                  << " but golden " << g.greedy[i] << " (golden margin " << margin << ")");
         break;
       }
@@ -132,11 +132,12 @@ double check_session_against_golden(engine::Session& s, const Golden& g, bool sa
   for (size_t i = 0; i < g.greedy.size(); ++i) {
     const int32_t next = engine::argmax(logits);
     if (next != g.greedy[i]) {
-      // A step whose golden top-2 margin is inside the tolerance is a coin toss between fp32 implementations.
+      // Each logit may sit up to the tolerance (x scale) from the golden, so two tokens whose golden margin is
+      // under twice that may swap: such a step is a coin toss between implementations, and the walk stops.
       const double margin = i < g.margins.size() ? g.margins[i] : INFINITY;
       double scale = 0;
       for (float v : logits) scale = std::max(scale, std::abs(static_cast<double>(v)));
-      CHECK_MESSAGE(margin <= kGoldenTolerance * scale, "greedy step " << i << ": " << next << " but golden " << g.greedy[i]
+      CHECK_MESSAGE(margin <= 2 * kGoldenTolerance * scale, "greedy step " << i << ": " << next << " but golden " << g.greedy[i]
                                                                        << " (golden margin " << margin << ")");
       break;
     }
