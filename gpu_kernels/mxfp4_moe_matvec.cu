@@ -70,7 +70,7 @@ struct ChosenRows {
   const uint8_t* scales;  // (rows, G)
   const uint16_t* bias;   // (rows)
   float weight;
-  int ok;  // 0: bad slot or misaligned blocks; the choice then contributes zero
+  int ok;  // 0: skipped, bad slot or misaligned blocks; the choice then contributes zero
 };
 
 // Threads 0..k-1 each look up one choice. Both projections' blocks are checked in both kernels, so a bad
@@ -82,7 +82,9 @@ __device__ void load_chosen(ChosenRows* chosen, const MoeArgs& a) {
   const ExpertChoice ch = a.choices[c];
   ChosenRows e{nullptr, nullptr, nullptr, ch.weight, 0};
   int error = 0;
-  if (ch.slot < 0 || ch.slot >= a.n_slots) {
+  if (ch.slot == kSkippedSlot) {
+    // Served elsewhere (the CPU, in the hybrid offload): contributes zero, not an error.
+  } else if (ch.slot < 0 || ch.slot >= a.n_slots) {
     error = kErrorBadSlot;
   } else {
     const ExpertSlotMxfp4 s = a.slots[ch.slot];
