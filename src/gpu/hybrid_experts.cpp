@@ -122,21 +122,30 @@ HybridExperts::HybridExperts(const Checkpoint& ck, const offload::MemoryPlan& pl
   matmul_ = std::make_unique<engine::SplitMatmul>(rows * widest, rows * widest);
   cpu_ = std::make_unique<engine::CpuExperts>(ck, engine::CpuContext{&cpu::default_kernels(), workers_.get(), matmul_.get()},
                                               max_tokens_);
+  // The RAM budget is checked before anything is pinned.
+  ram_budget_ = o.ram_budget;
+  const size_t staging = std::min<size_t>(kMaxStagingBytes, slice_bytes_);
+  const uint64_t pinned = 2 * static_cast<uint64_t>(max_tokens_ * hidden_) * sizeof(float) +
+                          static_cast<uint64_t>(max_tokens_ * k_) * (sizeof(int32_t) + sizeof(float)) +
+                          2 * static_cast<uint64_t>(max_tokens_ * k_) * sizeof(ExpertChoice) +
+                          static_cast<uint64_t>(layers_) * experts_ * sizeof(int32_t) + 2 * staging;
+  const uint64_t pageable = cpu_->workspace_bytes() + matmul_->bytes() +
+                            static_cast<uint64_t>(max_tokens_ * k_) * sizeof(int32_t) +
+                            (static_cast<uint64_t>(k_) + static_cast<uint64_t>(max_tokens_) * layers_ * k_) * sizeof(uint16_t);
+  if (ram_budget_ && pinned + pageable > ram_budget_)
+    throw InputError("hybrid experts: the host buffers need " + offload::format_bytes(pinned + pageable) +
+                     " (pinned exchange and staging " + offload::format_bytes(pinned) + ", CPU expert workspaces " +
+                     offload::format_bytes(pageable) + "); the RAM budget is " + offload::format_bytes(ram_budget_));
   x_h_ = PinnedArray<float>(static_cast<size_t>(max_tokens_ * hidden_));
   y_h_ = PinnedArray<float>(static_cast<size_t>(max_tokens_ * hidden_));
   ids_h_ = PinnedArray<int32_t>(static_cast<size_t>(max_tokens_ * k_));
   weights_h_ = PinnedArray<float>(static_cast<size_t>(max_tokens_ * k_));
   choices_h_ = PinnedArray<ExpertChoice>(2 * static_cast<size_t>(max_tokens_ * k_));
   mirror_h_ = PinnedArray<int32_t>(static_cast<size_t>(layers_) * experts_);
-  uploader_ = std::make_unique<PinnedUploader>(std::min<size_t>(kMaxStagingBytes, slice_bytes_));
+  uploader_ = std::make_unique<PinnedUploader>(staging);
   cpu_ids_.resize(static_cast<size_t>(max_tokens_ * k_));
   routed_.resize(static_cast<size_t>(k_));
   trace_ids_.resize(static_cast<size_t>(max_tokens_) * layers_ * k_);
-  ram_budget_ = o.ram_budget;
-  if (ram_budget_ && host_bytes() > ram_budget_)
-    throw InputError("hybrid experts: the host buffers need " + offload::format_bytes(host_bytes()) +
-                     " (pinned exchange and staging, CPU expert workspaces); the RAM budget is " +
-                     offload::format_bytes(ram_budget_));
 
   layer_done_.resize(static_cast<size_t>(layers_));
   for (cudaEvent_t& e : layer_done_) OSSRUN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));

@@ -77,6 +77,7 @@ void HybridExperts::run_prefill(const GpuExpertBatch& b) {
     if (side_[static_cast<size_t>(e.expert)] == offload::PrefillSide::Cpu) counters_.cpu_weight_bytes += slice_bytes_;
   counters_.expert_calls += static_cast<uint64_t>(nk);
   for (int64_t p = 0; p < nk; ++p) counters_.expert_calls_gpu += per_token[p].slot >= 0;
+  counters_.expert_calls_gpu += group_tokens_.size();  // served from a scratch slot
   const size_t n_choices = static_cast<size_t>(nk) + group_tokens_.size();
   OSSRUN_CUDA_CHECK(cudaMemcpyAsync(choices_d_.get(), choices_h_.get(), n_choices * sizeof(ExpertChoice),
                                     cudaMemcpyHostToDevice, b.stream));
