@@ -13,6 +13,7 @@ void add_bench_command(CLI::App& app) {
   add_bench_kernels(*bench);
   add_bench_gpu(*bench);
   add_bench_decode(*bench);
+  add_bench_hybrid(*bench);
 }
 
 }  // namespace ossrun::cli

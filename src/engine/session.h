@@ -40,6 +40,10 @@ struct SessionOptions {
   uint64_t vram_budget = 0;           // bytes of GPU memory ossrun may use; 0: the GPU's free memory less headroom
   uint64_t ram_budget = 0;            // bytes of RAM ossrun may pin, allocate or lock; 0: available less headroom
   std::string policy = "router";      // expert-cache policy of the hybrid offload: static, lru, lfu, router
+  // Where the hybrid offload puts experts (gpu::HybridPlacement): "cache" (the plan's per-layer slots, refilled
+  // by the policy), "cpu-only" (attention on the GPU, every expert on the CPU), "static-layers" (the first N
+  // layers' experts on the CPU, all of the others' on the GPU, N as small as the budget allows).
+  std::string expert_placement = "cache";
   std::function<void(const LoadProgress&)> on_progress;  // called while loading; may be empty
 };
 
@@ -50,6 +54,15 @@ struct SessionReport {
   uint64_t ram_bytes = 0;           // host memory the session allocated (KV cache, workspaces, pinned buffers)
   uint64_t expert_calls = 0;        // (token, chosen expert) pairs computed since the session began
   uint64_t expert_calls_gpu = 0;    // of which by an expert resident on the GPU
+  // Hybrid offload only (gpu::HybridCounters), since the session began; 0 elsewhere.
+  uint64_t gpu_expert_bytes = 0;    // expert weights read by GPU kernels
+  uint64_t cpu_expert_bytes = 0;    // expert weights read by the CPU
+  uint64_t pcie_up_bytes = 0;       // host -> device: expert uploads, CPU results, choices
+  uint64_t pcie_down_bytes = 0;     // device -> host: router choices, activations
+  uint64_t expert_uploads = 0;      // expert slices uploaded
+  uint64_t disk_read_bytes = 0;     // /proc/self/io read_bytes (page-cache misses) while the offload ran
+  double handoff_cpu_ms = 0;        // decode, per layer with CPU experts: D2H ready -> CPU done (mean)
+  double handoff_total_ms = 0;      // ... D2H ready -> the CPU result added on the GPU (mean)
 };
 
 class Session {

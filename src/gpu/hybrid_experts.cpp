@@ -168,6 +168,7 @@ HybridExperts::HybridExperts(const Checkpoint& ck, const offload::MemoryPlan& pl
   credit_ = std::make_unique<offload::UploadCredit>(throughput_.pcie_bytes_per_s, slice_bytes_,
                                                     /*max_slices=*/std::max(2.0, static_cast<double>(layers_)));
   last_step_ = std::chrono::steady_clock::now();
+  read_bytes_at_start_ = offload::process_read_bytes();
 }
 
 std::vector<int> HybridExperts::choose_slots(const offload::MemoryPlan& plan, const HybridOptions& o,
@@ -286,11 +287,30 @@ uint64_t HybridExperts::host_bytes() const {
 
 HybridCounters HybridExperts::counters() const {
   HybridCounters c = counters_;
-  if (paging_) {
-    c.disk_missing_bytes = paging_->missing_bytes();
-    c.disk_read_bytes = paging_->disk_read_bytes();
-  }
+  if (paging_) c.disk_missing_bytes = paging_->missing_bytes();
+  const uint64_t read = offload::process_read_bytes();
+  c.disk_read_bytes = read > read_bytes_at_start_ ? read - read_bytes_at_start_ : 0;
   return c;
+}
+
+void HybridExperts::fill_report(engine::SessionReport& r) const {
+  const HybridCounters c = counters();
+  r.expert_calls = c.expert_calls;
+  r.expert_calls_gpu = c.expert_calls_gpu;
+  r.gpu_expert_bytes = c.gpu_weight_bytes;
+  r.cpu_expert_bytes = c.cpu_weight_bytes;
+  r.pcie_up_bytes = c.pcie_up_bytes;
+  r.pcie_down_bytes = c.pcie_down_bytes;
+  r.expert_uploads = c.uploads;
+  r.disk_read_bytes = c.disk_read_bytes;
+  HandoffStats all;
+  for (const HandoffStats& h : handoff_) {
+    all.count += h.count;
+    all.cpu_ms_sum += h.cpu_ms_sum;
+    all.total_ms_sum += h.total_ms_sum;
+  }
+  r.handoff_cpu_ms = all.cpu_ms_mean();
+  r.handoff_total_ms = all.total_ms_mean();
 }
 
 std::string HybridExperts::describe() const {

@@ -42,6 +42,7 @@
 #include "src/engine/cpu_experts.h"
 #include "src/engine/linear.h"
 #include "src/engine/parallel.h"
+#include "src/engine/session.h"
 #include "src/gpu/expert_slot_pool.cuh"
 #include "src/gpu/gpu_experts.cuh"
 #include "src/gpu/pinned_array.cuh"
@@ -93,7 +94,7 @@ struct HybridCounters {
   uint64_t pcie_down_bytes = 0;    // device -> host: ids, weights, activations
   uint64_t uploads = 0;            // expert slices uploaded (admissions, warm start and prefill scratch)
   uint64_t disk_missing_bytes = 0; // CPU-read slice bytes not in the page cache just before (mincore; paging on)
-  uint64_t disk_read_bytes = 0;    // /proc/self/io read_bytes since construction
+  uint64_t disk_read_bytes = 0;    // /proc/self/io read_bytes since construction (the warm start not counted)
 };
 
 // The decode hand-off per layer: D2H ready -> CPU done (host clock) -> H2D done (device clock), in ms.
@@ -127,6 +128,8 @@ class HybridExperts : public GpuExperts {
   uint64_t expert_calls_gpu() const override { return counters_.expert_calls_gpu; }
 
   HybridCounters counters() const;
+  // Fills the session report's expert fields (calls, bytes, uploads, hand-off means) from counters().
+  void fill_report(engine::SessionReport& r) const;
   const std::vector<HandoffStats>& handoff() const { return handoff_; }  // (L)
   const offload::HybridThroughput& throughput() const { return throughput_; }
   uint64_t vram_budget() const { return vram_budget_; }
@@ -227,6 +230,7 @@ class HybridExperts : public GpuExperts {
   HybridCounters counters_;
   std::vector<HandoffStats> handoff_;
   bool finished_ = false;
+  uint64_t read_bytes_at_start_ = 0;  // /proc/self/io read_bytes after construction
 };
 
 }  // namespace ossrun::gpu
