@@ -151,11 +151,16 @@ double makespan_of(std::span<const PrefillExpert> ex, const HybridThroughput& t,
 TEST_CASE("offload prefill cost model: residents on the GPU, heavy experts uploaded, near the brute-force optimum") {
   HybridThroughput t{.upload_s = 1.0, .cpu_fixed_s = 0.5, .cpu_token_s = 0.1, .gpu_fixed_s = 0.0, .gpu_token_s = 0.01,
                      .pcie_bytes_per_s = 1e9};
-  // One token each: uploading costs more than computing on the CPU.
-  std::vector<PrefillExpert> light = {{0, 1, false}, {1, 1, false}, {2, 3, true}};
+  // One token: uploading (1 s) takes longer than computing on the CPU (0.6 s).
+  std::vector<PrefillExpert> light = {{0, 1, false}, {2, 3, true}};
   PrefillAssignment a = assign_prefill(light, t, 4);
   CHECK(a.side[0] == PrefillSide::Cpu);
-  CHECK(a.side[2] == PrefillSide::GpuResident);
+  CHECK(a.side[1] == PrefillSide::GpuResident);
+  // Two such experts: the CPU alone would take 1.2 s, so one goes up while the CPU runs the other.
+  std::vector<PrefillExpert> two = {{0, 1, false}, {1, 1, false}};
+  a = assign_prefill(two, t, 4);
+  CHECK((a.side[0] == PrefillSide::GpuUpload) != (a.side[1] == PrefillSide::GpuUpload));
+  CHECK(a.makespan_s() == doctest::Approx(1.0));
   // Many tokens: an upload pays for itself.
   std::vector<PrefillExpert> heavy = {{0, 100, false}, {1, 2, false}};
   a = assign_prefill(heavy, t, 4);
