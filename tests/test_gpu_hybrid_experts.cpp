@@ -198,6 +198,8 @@ TEST_CASE("gpu hybrid_experts: a VRAM budget shrinks the slots and is never exce
   o.ram_budget = uint64_t{1} << 30;
   HybridExperts h(*f.ck, plan_with_slots(f.config, {8, 8, 8}), o);
   CHECK(h.host_bytes() <= o.ram_budget);
+  CHECK(gpu::parse_hybrid_placement("static-layers") == gpu::HybridPlacement::StaticLayers);
+  CHECK_THROWS_AS(gpu::parse_hybrid_placement("layers"), InputError);
   o.policy = "belady";
   CHECK_THROWS_AS(HybridExperts(*f.ck, plan_with_slots(f.config, {8, 8, 8}), o), InputError);
 }
@@ -296,4 +298,39 @@ TEST_CASE("gpu hybrid_experts: the start-up probe measures and caches its figure
   CHECK(std::filesystem::exists(o.cache_dir / "hybrid_probe"));
   HybridExperts again(*f.ck, plan_with_slots(f.config, {1, 1, 1}), o);
   CHECK(again.throughput() == t);  // from the cache
+}
+
+TEST_CASE("gpu hybrid_experts: the benchmark's placements (cpu-only, static-layers) at equal VRAM") {
+  if (!test::gpu_or_skip()) return;
+  Fixture f;
+  HybridOptions o = f.options(/*upload_in_prefill=*/true);
+  const uint64_t stride = gpu::SlotLayout::of(f.ck->expert(0, 0)).stride;
+  {
+    o.placement = gpu::HybridPlacement::Cache;
+    o.scratch_slots = 0;
+    HybridExperts probe(*f.ck, plan_with_slots(f.config, {0, 0, 0}), o);
+    // Room for the workspaces and 1.5 layers of experts: static-layers puts the last layer on the GPU.
+    o.vram_budget = probe.device_bytes() + 12 * stride + 24 * (sizeof(gpu::ExpertSlotMxfp4));
+  }
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  o.placement = gpu::HybridPlacement::StaticLayers;
+  HybridExperts layers(*f.ck, plan_with_slots(f.config, {8, 8, 8}), o);  // the plan's slots are ignored
+  CHECK(layers.slots(0) == 0);
+  CHECK(layers.slots(1) == 0);
+  CHECK(layers.slots(2) == 8);
+  CHECK(layers.resident(2) == 8);
+  CHECK(layers.device_bytes() <= o.vram_budget);
+  o.placement = gpu::HybridPlacement::CpuOnly;
+  HybridExperts cpu_only(*f.ck, plan_with_slots(f.config, {8, 8, 8}), o);
+  CHECK(cpu_only.slots(0) + cpu_only.slots(1) + cpu_only.slots(2) + cpu_only.scratch_slots() == 0);
+  for (int l = 0; l < 3; ++l)
+    for (int64_t n : {int64_t{1}, int64_t{20}}) {
+      f.route(n, true, ids, weights);
+      CHECK(f.compare(layers, l, n, ids, weights) <= kRtol);
+      CHECK(f.compare(cpu_only, l, n, ids, weights) <= kRtol);
+    }
+  CHECK(cpu_only.expert_calls_gpu() == 0);
+  CHECK(layers.expert_calls_gpu() == 21 * 4);  // the last layer's, all of them
+  CHECK(layers.counters().uploads == 8);        // the warm start only: nothing moves
 }

@@ -56,6 +56,12 @@ const char* hybrid_placement_name(HybridPlacement p) {
   return "?";
 }
 
+HybridPlacement parse_hybrid_placement(std::string_view name) {
+  for (HybridPlacement p : {HybridPlacement::Cache, HybridPlacement::CpuOnly, HybridPlacement::StaticLayers})
+    if (name == hybrid_placement_name(p)) return p;
+  throw InputError("unknown expert placement \"" + std::string(name) + "\"; known: cache, cpu-only, static-layers");
+}
+
 std::unique_ptr<HybridExperts> make_hybrid_experts(const Checkpoint& ck, const offload::MemoryPlan& plan,
                                                    const HybridOptions& options) {
   return std::make_unique<HybridExperts>(ck, plan, options);

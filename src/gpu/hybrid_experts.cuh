@@ -28,6 +28,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gpu_kernels/device_buffer.cuh"
@@ -59,6 +60,8 @@ enum class HybridPlacement : uint8_t {
                  // small as the budget allows; never changes
 };
 const char* hybrid_placement_name(HybridPlacement p);  // "cache", "cpu-only", "static-layers"
+// Throws InputError naming the known placements.
+HybridPlacement parse_hybrid_placement(std::string_view name);
 
 // Page-cache hints (offload/expert_paging.h): Auto turns them on when MemAvailable is below the experts' bytes.
 enum class Paging : uint8_t { Auto, On, Off };
