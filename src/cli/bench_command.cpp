@@ -14,6 +14,7 @@ void add_bench_command(CLI::App& app) {
   add_bench_gpu(*bench);
   add_bench_decode(*bench);
   add_bench_hybrid(*bench);
+  add_bench_hybrid_experts(*bench);
 }
 
 }  // namespace ossrun::cli
