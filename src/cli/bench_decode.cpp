@@ -1,14 +1,19 @@
-// `ossrun bench decode --model DIR [--tokens N] [--prompt-tokens P]`: the CPU engine's speed beside its
-// ceiling, measured in the same run.
+// `ossrun bench decode --model DIR [--tokens N] [--prompt-tokens P]`: the engine's speed beside its
+// ceiling, measured in the same run, on whichever backend the session runs (the CPU, or the GPU when the
+// model fits it).
 //
 // 1. Prefill of P random token ids: tok/s and GFLOP/s (2 per weight of the active path, plus attention).
 // 2. Decode of N greedy tokens after that prompt: tok/s, the bytes each token reads (dense weights, k
-//    experts per layer, lm_head, and the KV cache) and the GB/s that implies, beside the machine's read
-//    bandwidth measured by cpu_kernels' probe in passes interleaved with the decoded tokens, so that both
-//    see the same conditions (other processes, clocks). The share of the best pass is the figure of merit.
-// Every weight page is touched before timing, so the figures are for a model resident in the page cache.
+//    experts per layer, lm_head, and the KV cache) and the GB/s that implies, beside the memory's bandwidth
+//    measured in passes interleaved with the decoded tokens, so that both see the same conditions (other
+//    processes, clocks): on the CPU cpu_kernels' read probe; on the GPU a device-to-device copy (bytes read
+//    plus written). The share of the best pass is the figure of merit, and bytes per token / bandwidth is
+//    the bound on decode speed.
+// On the CPU every weight page is touched before timing, so the figures are for a model resident in the
+// page cache; on the GPU the weights were uploaded at load and decode samples on the device.
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -17,8 +22,10 @@
 #include "cpu_kernels/thread_pool.h"
 #include "src/cli/bench_command.h"
 #include "src/cli/commands.h"
+#include "src/cli/progress.h"
 #include "src/cli/session_flags.h"
 #include "src/engine/sampler.h"
+#include "src/gpu/gpu_backend.h"
 #include "src/model/inspect.h"
 
 namespace ossrun::cli {
@@ -28,20 +35,26 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Reads one byte per page of every weight the forward pass uses (the embedding table: one row per token,
-// so it is left alone), so that page faults are not timed.
-void touch_weights(const ModelWeights& w) {
-  volatile uint8_t sink = 0;
-  auto touch = [&](const TensorView& t) {
-    for (size_t i = 0; i < t.bytes.size(); i += 4096) sink = sink + static_cast<uint8_t>(t.bytes[i]);
-  };
+// so it is left alone), so that page faults are not timed. Reports its progress in bytes.
+void touch_weights(const ModelWeights& w, ProgressReporter& progress) {
+  std::vector<const TensorView*> tensors;
   for (const LayerWeights& l : w.layers)
     for (const TensorView* t : {&l.input_norm, &l.q_weight, &l.q_bias, &l.k_weight, &l.k_bias, &l.v_weight, &l.v_bias,
                                 &l.o_weight, &l.o_bias, &l.sinks, &l.post_attention_norm, &l.router_weight, &l.router_bias,
                                 &l.gate_up_blocks, &l.gate_up_scales, &l.down_blocks, &l.down_scales, &l.gate_up_weight,
                                 &l.down_weight, &l.gate_up_bias, &l.down_bias})
-      touch(*t);
-  touch(w.final_norm);
-  touch(w.lm_head);
+      tensors.push_back(t);
+  tensors.push_back(&w.final_norm);
+  tensors.push_back(&w.lm_head);
+  engine::LoadProgress p{.what = "reading the weights into the page cache"};
+  for (const TensorView* t : tensors) p.total += t->bytes.size();
+  volatile uint8_t sink = 0;
+  for (const TensorView* t : tensors) {
+    for (size_t i = 0; i < t->bytes.size(); i += 4096) sink = sink + static_cast<uint8_t>(t->bytes[i]);
+    p.done += t->bytes.size();
+    progress.update(p);
+  }
+  progress.finish();
 }
 
 // Weight bytes one decoded token reads: every dense tensor of every layer, k of the E expert slices per
@@ -62,12 +75,13 @@ TokenBytes decode_weight_bytes(const ModelConfig& c) {
   return b;
 }
 
-// f32 K and V bytes that attention reads for a query at position pos (sliding layers: the window).
-uint64_t kv_bytes_read(const ModelConfig& c, int64_t pos) {
+// K and V bytes (f32 on the CPU, bf16 on the GPU) that attention reads for a query at position pos
+// (sliding layers: the window).
+uint64_t kv_bytes_read(const ModelConfig& c, int64_t pos, uint64_t element_bytes) {
   uint64_t n = 0;
   for (LayerType t : c.layer_types) {
     const int64_t keys = t == LayerType::SlidingAttention ? std::min(pos + 1, c.sliding_window) : pos + 1;
-    n += static_cast<uint64_t>(keys * c.kv_dim() * 2) * sizeof(float);
+    n += static_cast<uint64_t>(keys * c.kv_dim() * 2) * element_bytes;
   }
   return n;
 }
@@ -90,7 +104,7 @@ double prefill_flops(const ModelConfig& c, int64_t n) {
 }  // namespace
 
 void add_bench_decode(CLI::App& bench) {
-  auto* cmd = bench.add_subcommand("decode", "CPU engine: prefill and decode speed beside the measured read bandwidth");
+  auto* cmd = bench.add_subcommand("decode", "Prefill and decode speed beside the measured memory bandwidth (CPU or GPU)");
   struct Flags {
     SessionFlags session;
     int64_t tokens = 32;
@@ -103,23 +117,31 @@ void add_bench_decode(CLI::App& bench) {
   cmd->add_option("--prompt-tokens", f->prompt_tokens, "Random prompt ids to prefill first (default 512)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", f->seed, "Seed of the random prompt (default 1)");
-  cmd->footer("Example:\n  ossrun bench decode --model ~/models/gpt-oss-20b --tokens 16");
+  cmd->footer("Examples:\n  ossrun bench decode --model ~/models/gpt-oss-20b --tokens 16\n"
+              "  ossrun bench decode --model ~/models/gpt-oss-20b --profile cpu-only --threads 8 --prompt-tokens 128");
   cmd->callback([f] {
-    OpenModel m = open_model(f->session, f->prompt_tokens + f->tokens);
+    OpenModel m = open_model(f->session, f->prompt_tokens + f->tokens + 1);
     engine::Session& s = *m.session;
     const ModelConfig& c = s.config();
 
-    std::printf("touching weights...\n");
-    std::fflush(stdout);
-    touch_weights(m.checkpoint->weights());
-    cpu::ThreadPool probe_pool(cpu::ThreadPoolOptions{.threads = s.threads()});
-    cpu::ReadBandwidthProbe probe(probe_pool, cpu::default_bandwidth_buffer_bytes());
+    const bool on_gpu = s.report().vram_bytes > 0;
+    std::unique_ptr<cpu::ThreadPool> probe_pool;
+    std::unique_ptr<cpu::ReadBandwidthProbe> probe;
+    if (!on_gpu) {
+      ProgressReporter progress(progress_mode(f->session.quiet));
+      touch_weights(m.checkpoint->weights(), progress);
+      probe_pool = std::make_unique<cpu::ThreadPool>(cpu::ThreadPoolOptions{.threads = s.threads()});
+      probe = std::make_unique<cpu::ReadBandwidthProbe>(*probe_pool, cpu::default_bandwidth_buffer_bytes());
+    }
+    auto bandwidth_pass = [&] { return on_gpu ? gpu::measure_copy_gbps(3) : probe->pass_gbps(); };
 
     std::mt19937_64 rng(f->seed);
     std::vector<int32_t> prompt(static_cast<size_t>(f->prompt_tokens));
     for (int32_t& id : prompt) id = static_cast<int32_t>(rng() % static_cast<uint64_t>(c.vocab_size));
+    s.set_sampler({.temperature = 0});
+    bandwidth_pass();  // warm-up: the first copy pass allocates; the first prefill on the GPU compiles nothing
     auto t0 = Clock::now();
-    std::span<const float> logits = s.prefill(prompt);
+    int32_t next = s.prefill_next(prompt);
     const double prefill_s = seconds_since(t0);
     std::printf("prefill          %lld tokens in %.3f s: %.2f tok/s, %.2f GFLOP/s\n", static_cast<long long>(f->prompt_tokens),
                 prefill_s, static_cast<double>(f->prompt_tokens) / prefill_s,
@@ -128,13 +150,17 @@ void add_bench_decode(CLI::App& bench) {
     const TokenBytes wb = decode_weight_bytes(c);
     uint64_t kv = 0;
     double decode_s = 0;
-    std::vector<double> bw{probe.pass_gbps()};  // one pass before the first token too
-    for (int64_t i = 0; i < f->tokens; ++i) {
-      kv += kv_bytes_read(c, s.position());
+    std::vector<double> bw{bandwidth_pass()};  // one pass before the first token too
+    // Decode in runs of 8 tokens between bandwidth passes (a GPU token takes a few milliseconds, so timing
+    // one at a time would mostly time the clock); the first token (on the GPU: the graph's capture) is not timed.
+    next = s.decode_next(next);
+    for (int64_t i = 0; i < f->tokens; i += 8) {
+      const int64_t run = std::min<int64_t>(8, f->tokens - i);
+      for (int64_t j = 0; j < run; ++j) kv += kv_bytes_read(c, s.position() + j, on_gpu ? 2 : 4);
       t0 = Clock::now();
-      logits = s.decode(engine::argmax(logits));
+      for (int64_t j = 0; j < run; ++j) next = s.decode_next(next);
       decode_s += seconds_since(t0);
-      bw.push_back(probe.pass_gbps());
+      bw.push_back(bandwidth_pass());
     }
     std::sort(bw.begin(), bw.end());
     const double bw_best = bw.back(), bw_median = bw[bw.size() / 2];
@@ -147,10 +173,17 @@ void add_bench_decode(CLI::App& bench) {
                 bytes_per_token * 1e-9, static_cast<double>(wb.dense) * 1e-9, static_cast<double>(wb.experts) * 1e-9,
                 static_cast<long long>(c.num_experts_per_tok), static_cast<double>(wb.lm_head) * 1e-9,
                 static_cast<double>(kv) / static_cast<double>(f->tokens) * 1e-6);
-    std::printf("read bandwidth   %.2f GB/s best, %.2f GB/s median (%zu passes over %.0f MiB between the decoded tokens, %d threads)\n",
-                bw_best, bw_median, bw.size(), static_cast<double>(probe.buffer_bytes()) / (1 << 20), s.threads());
-    std::printf("decode reads     %.2f GB/s = %.0f%% of the best measured %.2f GB/s (%.0f%% of the median; goal: 70%%)\n", gb_s,
-                100 * gb_s / bw_best, bw_best, 100 * gb_s / bw_median);
+    if (on_gpu)
+      std::printf("copy bandwidth   %.2f GB/s best, %.2f GB/s median (%zu device-to-device copies of 1 GiB between the decoded tokens)\n",
+                  bw_best, bw_median, bw.size());
+    else
+      std::printf("read bandwidth   %.2f GB/s best, %.2f GB/s median (%zu passes over %.0f MiB between the decoded tokens, %d threads)\n",
+                  bw_best, bw_median, bw.size(), static_cast<double>(probe->buffer_bytes()) / (1 << 20), s.threads());
+    const double bound_tok_s = bw_best * 1e9 / bytes_per_token;
+    std::printf("bandwidth bound  %.3f GB per token / %.2f GB/s = %.1f tok/s (%.2f ms/token)\n", bytes_per_token * 1e-9, bw_best,
+                bound_tok_s, 1e3 / bound_tok_s);
+    std::printf("decode reads     %.2f GB/s = %.0f%% of the best measured %.2f GB/s (%.0f%% of the median; goal: %s)\n", gb_s,
+                100 * gb_s / bw_best, bw_best, 100 * gb_s / bw_median, on_gpu ? "60%" : "70%");
   });
 }
 

@@ -208,7 +208,8 @@ void add_bench_tokenizer(CLI::App& bench) {
   cmd->add_option("--reps", o->reps, "Runs per figure (the best is shown)")->capture_default_str()->check(
       CLI::Range(1, 100));
   cmd->add_flag("!--no-peer", o->peer, "Skip the peer (node) measurements");
-  cmd->footer("Run from the repository root (the default texts are the test corpus).");
+  cmd->footer("Run from the repository root (the default texts are the test corpus).\nExamples:\n  ossrun bench tokenizer\n"
+              "  ossrun bench tokenizer --model ~/models/gpt-oss-20b --no-peer --mb 8");
   cmd->callback([o] { run(*o); });
 }
 

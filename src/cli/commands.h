@@ -15,5 +15,6 @@ void add_logits_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
+void add_stats_command(CLI::App& app);
 
 }  // namespace ossrun::cli

@@ -99,7 +99,8 @@ void add_generate_command(CLI::App& app) {
       ->check(CLI::IsMember({"low", "medium", "high"}));
   cmd->add_flag("--show-analysis", f->show_analysis, "--chat: print the other channels (chain of thought) to stderr");
   cmd->footer("Examples:\n  ossrun generate --model ~/models/gpt-oss-20b --prompt 'The capital of France is' --greedy\n"
-              "  ossrun generate --model ~/models/gpt-oss-20b --chat --prompt 'What is 2 + 2?' --reasoning low");
+              "  ossrun generate --model ~/models/gpt-oss-20b --chat --prompt 'What is 2 + 2?' --reasoning low\n"
+              "  ossrun generate --model ~/models/gpt-oss-120b --profile laptop-8gb --vram 7G --prompt 'Once upon a time'");
   cmd->callback([f] {
     engine::SamplerOptions sampling = f->sampling;
     if (f->greedy) sampling.temperature = 0;
@@ -124,7 +125,7 @@ void add_generate_command(CLI::App& app) {
     engine::Session& s = *m.session;
     std::vector<int32_t> stop = {kReturnToken, kCallToken};
     for (int64_t id : s.config().eos_token_ids) stop.push_back(static_cast<int32_t>(id));
-    if (!f->seed && sampling.temperature > 0) std::fprintf(stderr, "seed %llu\n", static_cast<unsigned long long>(sampling.seed));
+    if (!f->seed && sampling.temperature > 0 && !f->session.quiet) std::fprintf(stderr, "seed %llu\n", static_cast<unsigned long long>(sampling.seed));
 
     engine::Sampler sampler(s.vocab_size(), sampling);
     OutputStream out(tok, f->chat, f->show_analysis);
@@ -153,9 +154,10 @@ void add_generate_command(CLI::App& app) {
     }
     const double decode_s = seconds_since(t0);
     out.finish();
-    std::fprintf(stderr, "prefill: %zu tokens, %.2f tok/s; decode: %lld tokens generated, %.2f tok/s (%s)\n",
-                 prompt.size(), static_cast<double>(prompt.size()) / prefill_s, static_cast<long long>(generated),
-                 decoded > 0 ? static_cast<double>(decoded) / decode_s : 0.0, reason);
+    if (!f->session.quiet)
+      std::fprintf(stderr, "prefill: %zu tokens, %.2f tok/s; decode: %lld tokens generated, %.2f tok/s (%s)\n",
+                   prompt.size(), static_cast<double>(prompt.size()) / prefill_s, static_cast<long long>(generated),
+                   decoded > 0 ? static_cast<double>(decoded) / decode_s : 0.0, reason);
   });
 }
 

@@ -77,7 +77,8 @@ void add_logits_command(CLI::App& app) {
   cmd->add_option("--ids", f->ids, "Token ids, comma-separated (e.g. 1,2,3)")->required();
   cmd->add_option("--top", f->top, "Logits to print per position (default 5)")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", f->json, "Print JSON: {ids, vocab_size, positions: [{position, id, top_ids, top_logits, lse}]}");
-  cmd->footer("Example:\n  ossrun logits --model models/tiny --ids 1,2,3 --top 3 --json");
+  cmd->footer("Examples:\n  ossrun logits --model models/tiny --ids 1,2,3 --top 3 --json\n"
+              "  ossrun logits --model models/tiny --ids 1,2,3 --backend cpu --threads 1 -q");
   cmd->callback([f] {
     const std::vector<int32_t> ids = parse_ids(f->ids);
     OpenModel m = open_model(f->session, static_cast<int64_t>(ids.size()));

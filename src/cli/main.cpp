@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   ossrun::cli::add_perplexity_command(app);
   ossrun::cli::add_plan_command(app);
   ossrun::cli::add_simulate_command(app);
+  ossrun::cli::add_stats_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -46,7 +46,8 @@ void add_perplexity_command(CLI::App& app) {
   auto f = std::make_shared<Flags>();
   add_session_flags(*cmd, f->session, "Tokens per chunk (default 1024)");
   cmd->add_option("--file", f->file, "UTF-8 text file")->required();
-  cmd->footer("Example:\n  ossrun perplexity --model ~/models/gpt-oss-20b --file wiki.test.raw --ctx 512");
+  cmd->footer("Examples:\n  ossrun perplexity --model ~/models/gpt-oss-20b --file wiki.test.raw --ctx 512\n"
+              "  ossrun perplexity --model ~/models/gpt-oss-120b --file wiki.test.raw --profile workstation-24gb --ctx 1024");
   cmd->callback([f] {
     const std::string text = read_file(f->file);
     OpenModel m = open_model(f->session, 1024);
@@ -72,15 +73,16 @@ void add_perplexity_command(CLI::App& app) {
         nll += log_sum_exp(row) - row[chunk[pos + 1]];
         ++scored;
       });
-      std::fprintf(stderr, "\r%lld / %zu tokens scored, running perplexity %.4f", static_cast<long long>(scored), ids.size(),
-                   std::exp(nll / static_cast<double>(scored)));
+      if (!f->session.quiet)
+        std::fprintf(stderr, "\r%lld / %zu tokens scored, running perplexity %.4f", static_cast<long long>(scored), ids.size(),
+                     std::exp(nll / static_cast<double>(scored)));
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\n");
+    if (!f->session.quiet) std::fprintf(stderr, "\n");
     std::printf("tokens     %zu (%lld scored in chunks of %zu)\n", ids.size(), static_cast<long long>(scored), ctx);
     std::printf("mean NLL   %.6f nats/token\n", nll / static_cast<double>(scored));
     std::printf("perplexity %.4f\n", std::exp(nll / static_cast<double>(scored)));
-    std::fprintf(stderr, "%.1f s, %.2f tok/s\n", secs, static_cast<double>(scored) / secs);
+    if (!f->session.quiet) std::fprintf(stderr, "%.1f s, %.2f tok/s\n", secs, static_cast<double>(scored) / secs);
   });
 }
 

@@ -13,6 +13,7 @@
 #include "offload/plan_format.h"
 #include "offload/router_stats_io.h"
 #include "src/cli/commands.h"
+#include "src/cli/profile.h"
 #include "src/gpu/device.h"
 #include "src/model/config.h"
 #include "src/model/error.h"
@@ -22,7 +23,7 @@ namespace ossrun::cli {
 namespace {
 
 struct PlanFlags {
-  std::string model, shape, vram, ram, stats;
+  std::string model, shape, vram, ram, stats, profile;
   int64_t context = 8192;
   int64_t chunk = 512;
   bool json = false;
@@ -37,19 +38,25 @@ uint64_t size_flag(const std::string& text, const char* flag) {
   }
 }
 
-void run_plan(const PlanFlags& f) {
+void run_plan(const PlanFlags& f, const CLI::App& cmd) {
   if (f.model.empty() == f.shape.empty()) throw CLI::ValidationError("--model", "give either --model DIR or --shape 20b|120b");
+  // A profile's values stand in for the flags not given.
+  const SessionSettings profile = f.profile.empty() ? SessionSettings{} : load_profile(f.profile).session;
+  const std::string from_profile = "profile " + f.profile;
   offload::PlanRequest request;
   request.config = f.model.empty() ? offload::model_shape(f.shape)
                                    : load_model_config(std::filesystem::path(f.model) / "config.json");
-  request.context = f.context;
-  request.prefill_chunk = f.chunk;
+  request.context = !cmd.count("--ctx") && profile.ctx ? *profile.ctx : f.context;
+  request.prefill_chunk = !cmd.count("--chunk") && profile.prefill_batch ? *profile.prefill_batch : f.chunk;
   const ModelConfig& c = request.config;
 
   std::string vram_source, ram_source;
   if (!f.vram.empty()) {
     request.vram_budget = size_flag(f.vram, "--vram");
     vram_source = request.vram_budget ? "--vram" : "--vram 0: CPU-only";
+  } else if (profile.vram) {
+    request.vram_budget = *profile.vram;
+    vram_source = from_profile + (request.vram_budget ? "" : ": CPU-only");
   } else if (const gpu::DeviceInfo& d = gpu::probe(); d.present) {
     request.vram_budget = offload::default_vram_budget(d.free_bytes, d.total_bytes);
     vram_source = "detected: " + gpu::describe(d) + ", less headroom";
@@ -59,6 +66,9 @@ void run_plan(const PlanFlags& f) {
   if (!f.ram.empty()) {
     request.ram_budget = size_flag(f.ram, "--ram");
     ram_source = "--ram";
+  } else if (profile.ram) {
+    request.ram_budget = *profile.ram;
+    ram_source = from_profile;
   } else {
     const offload::HostMemory m = offload::read_host_memory();
     request.ram_budget = offload::default_ram_budget(m);
@@ -110,10 +120,14 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--ctx", f->context, "Context length in tokens (KV cache size)")->capture_default_str();
   cmd->add_option("--chunk", f->chunk, "Prefill chunk: tokens per forward step")->capture_default_str();
   cmd->add_option("--stats", f->stats, "Router statistics file (default: the model directory's, or the cache's)");
+  cmd->add_option("--profile", f->profile, "Hardware profile (a name in configs/ or a TOML file): its vram, ram, ctx and "
+                                           "prefill_batch stand in for the flags not given");
   cmd->add_flag("--json", f->json, "Print the plan as JSON");
   cmd->footer("Examples:\n  ossrun plan --model ~/models/gpt-oss-20b --vram 6G --ram 24G --ctx 16384\n"
-              "  ossrun plan --shape 120b --vram 24G --ram 64G --json");
-  cmd->callback([f] { run_plan(*f); });
+              "  ossrun plan --shape 120b --vram 24G --ram 64G --json\n"
+              "  ossrun plan --shape 20b --profile laptop-8gb\n"
+              "  ossrun plan --shape 120b --profile workstation-24gb --ctx 8192");
+  cmd->callback([f, cmd] { run_plan(*f, *cmd); });
 }
 
 }  // namespace ossrun::cli

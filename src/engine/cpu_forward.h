@@ -14,6 +14,7 @@
 
 #include "src/engine/attention.h"
 #include "src/engine/cpu_experts.h"
+#include "src/engine/forward.h"
 #include "src/engine/kv_cache.h"
 #include "src/engine/linear.h"
 #include "src/engine/rope.h"
@@ -28,25 +29,25 @@ struct CpuForwardOptions {
   cpu::Isa isa = cpu::Isa::Scalar;
 };
 
-class CpuForward {
+class CpuForward : public Forward {
  public:
   CpuForward(const Checkpoint& ck, const CpuForwardOptions& opt);
 
   // Runs ids[0..n) (n <= max_batch, valid token ids) at positions pos0 .. pos0+n-1 through every layer and
   // stores their keys and values. The cache must hold positions 0 .. pos0-1 from earlier calls.
-  void forward(const int32_t* ids, int64_t n, int64_t pos0);
+  void forward(const int32_t* ids, int64_t n, int64_t pos0) override;
   // Final norm and lm_head for rows [r0, r1) of the last forward's batch: out (r1-r0, vocab).
-  void logits(int64_t r0, int64_t r1, float* out);
+  void logits(int64_t r0, int64_t r1, float* out) override;
 
-  const ModelConfig& config() const { return config_; }
-  int threads() const { return workers_.threads(); }
+  const ModelConfig& config() const override { return config_; }
+  int threads() const override { return workers_.threads(); }
   cpu::Isa isa() const { return ctx_.kernels->isa; }
-  std::string describe() const;  // what runs where
+  std::string describe() const override;
   uint64_t kv_cache_bytes() const;
   // Host memory this object allocated: KV cache, workspaces and the matmul scratch (not the mmap'd weights).
-  uint64_t host_bytes() const;
+  uint64_t host_bytes() const override;
   // (token, chosen expert) pairs computed since construction.
-  uint64_t expert_calls() const { return expert_calls_; }
+  uint64_t expert_calls() const override { return expert_calls_; }
 
  private:
   struct Layer {

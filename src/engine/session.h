@@ -9,27 +9,22 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "cpu_kernels/kernels.h"
+#include "src/engine/forward.h"
+#include "src/engine/sampler.h"
 #include "src/model/checkpoint.h"
 
 namespace ossrun::engine {
 
-class CpuForward;
-
 // Where the forward pass runs. Auto: the GPU when this build has CUDA and a GPU is present (the whole model
 // when it fits the VRAM budget, otherwise the hybrid offload), the CPU otherwise.
 enum class Backend { Auto, Cpu, Gpu };
-
-// Loading progress, for a progress bar: `done` of `total` bytes of `what` ("uploading dense weights").
-struct LoadProgress {
-  std::string what;
-  uint64_t done = 0, total = 0;
-};
 
 struct SessionOptions {
   int64_t ctx = 4096;                 // most positions (prompt + generated); at most max_position_embeddings
@@ -80,6 +75,14 @@ class Session {
   // Appends one id and returns the logits after it.
   std::span<const float> decode(int32_t id);
 
+  // Generation with the sampler inside the session (on the GPU when the model runs there, so no logits
+  // cross the bus): set the sampling options, then prefill_next / decode_next append ids as prefill / decode
+  // do and return the token drawn from the logits after the last of them. The draws of one seed are
+  // reproducible on one backend; the CPU and the GPU use different random streams (greedy is identical).
+  void set_sampler(const SamplerOptions& opt);
+  int32_t prefill_next(std::span<const int32_t> ids);
+  int32_t decode_next(int32_t id);
+
   // Forgets the sequence (position 0); keeps every buffer.
   void reset() { position_ = 0; }
   int64_t position() const { return position_; }
@@ -87,16 +90,21 @@ class Session {
   int64_t vocab_size() const;
   int threads() const;
   const ModelConfig& config() const;
-  // "CPU: all 24 layers, avx2 kernels, 2 threads, mxfp4 experts on the CPU"
+  // "CPU: all 24 layers, avx2 kernels, 2 threads, mxfp4 experts on the CPU", or the GPU's placement
   std::string describe() const;
   SessionReport report() const;
 
  private:
   void check(std::span<const int32_t> ids) const;
   // on_logits null: only the logits after the last id, into logits_.
-  void run_chunks(std::span<const int32_t> ids, const LogitsFn* on_logits);
+  void run_chunks(std::span<const int32_t> ids, const LogitsFn* on_logits, bool want_logits);
+  int32_t sample_last();
 
-  std::unique_ptr<CpuForward> forward_;
+  std::unique_ptr<Forward> forward_;
+  SamplerOptions sampling_;
+  std::optional<Sampler> sampler_;  // the host sampler, when the backend does not sample itself
+  uint64_t draws_ = 0;
+  int64_t last_n_ = 0;  // tokens of the last forward call
   int64_t ctx_ = 0;
   int64_t batch_ = 0;
   int64_t position_ = 0;

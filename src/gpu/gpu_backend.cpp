@@ -1,0 +1,66 @@
+// The GPU backend's factory: which placement of the experts the budgets allow, and its construction.
+#include <algorithm>
+
+#include "offload/byte_size.h"
+#include "offload/host_memory.h"
+#include "offload/memory_plan.h"
+#include "gpu_kernels/copy_bandwidth.cuh"
+#include "gpu_kernels/cuda_check.cuh"
+#include "src/gpu/device.h"
+#include "src/gpu/gpu_backend.h"
+#include "src/gpu/gpu_forward.cuh"
+#include "src/gpu/resident_experts.cuh"
+#include "src/model/error.h"
+
+namespace ossrun::gpu {
+namespace {
+
+offload::MemoryPlan plan_for(const Checkpoint& ck, const GpuForwardOptions& opt) {
+  offload::PlanRequest r;
+  r.config = ck.config();
+  const DeviceInfo& d = probe();
+  r.vram_budget = opt.vram_budget ? opt.vram_budget : offload::default_vram_budget(d.free_bytes, d.total_bytes);
+  r.ram_budget = opt.ram_budget ? opt.ram_budget : offload::default_ram_budget(offload::read_host_memory());
+  r.context = opt.ctx;
+  r.prefill_chunk = opt.max_batch;
+  return offload::plan_memory(r);
+}
+
+bool all_experts_fit(const offload::MemoryPlan& plan) {
+  return std::all_of(plan.layers.begin(), plan.layers.end(),
+                     [&](const offload::LayerPlacement& l) { return l.gpu_slots == plan.experts_per_layer; });
+}
+
+}  // namespace
+
+std::optional<std::string> gpu_unavailable_reason(const Checkpoint& ck, const GpuForwardOptions& opt) {
+  const DeviceInfo& d = probe();
+  if (!d.present) return "no GPU: " + d.reason;
+  if (ck.config().expert_format != ExpertFormat::MXFP4)
+    return "this checkpoint's experts are bf16; the GPU kernels read MXFP4 experts";
+  if (d.compute_major < 8) return "the GPU kernels need compute capability 8.0 or newer; this GPU has " + describe(d);
+  const offload::MemoryPlan plan = plan_for(ck, opt);
+  if (plan.cpu_only) return "the VRAM budget does not hold the dense part of the model";
+  if (!all_experts_fit(plan))
+    return "the experts do not all fit the VRAM budget of " + offload::format_bytes(plan.gpu.budget);
+  return std::nullopt;
+}
+
+std::unique_ptr<engine::Forward> make_gpu_forward(const Checkpoint& ck, const GpuForwardOptions& opt) {
+  if (std::optional<std::string> why = gpu_unavailable_reason(ck, opt)) throw InputError("cannot run on the GPU: " + *why);
+  Uploader up(opt.on_progress);
+  auto experts = std::make_unique<ResidentExperts>(ck, opt.max_batch, up);
+  return std::make_unique<GpuForward>(ck, opt, up, std::move(experts));
+}
+
+double measure_copy_gbps(int reps) {
+  const DeviceInfo& d = probe();
+  if (!d.present) throw InputError("no GPU bandwidth to measure: " + d.reason);
+  cudaStream_t stream = nullptr;
+  OSSRUN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const double gbps = measure_copy_bandwidth(size_t{1} << 30, reps, stream).gbps;  // 1 GiB each way
+  OSSRUN_CUDA_CHECK(cudaStreamDestroy(stream));
+  return gbps;
+}
+
+}  // namespace ossrun::gpu
