@@ -116,13 +116,13 @@ Row run_placement(const Checkpoint& ck, const Flags& f, uint64_t budget, const s
   r.measured_ms = 1e3 * secs / n;
   const double calls = static_cast<double>(b.expert_calls - a.expert_calls);
   r.hit = calls > 0 ? static_cast<double>(b.expert_calls_gpu - a.expert_calls_gpu) / calls : 0;
-  r.gpu_b = static_cast<double>(gpu_dense_bytes(c)) + static_cast<double>(b.gpu_expert_bytes - a.gpu_expert_bytes) / n;
-  r.cpu_b = static_cast<double>(b.cpu_expert_bytes - a.cpu_expert_bytes) / n;
-  r.up_b = static_cast<double>(b.pcie_up_bytes - a.pcie_up_bytes) / n;
-  r.down_b = static_cast<double>(b.pcie_down_bytes - a.pcie_down_bytes) / n;
+  r.gpu_b = static_cast<double>(gpu_dense_bytes(c)) + static_cast<double>(b.offload.gpu_expert_bytes - a.offload.gpu_expert_bytes) / n;
+  r.cpu_b = static_cast<double>(b.offload.cpu_expert_bytes - a.offload.cpu_expert_bytes) / n;
+  r.up_b = static_cast<double>(b.offload.pcie_up_bytes - a.offload.pcie_up_bytes) / n;
+  r.down_b = static_cast<double>(b.offload.pcie_down_bytes - a.offload.pcie_down_bytes) / n;
   r.bound_ms = 1e3 * (r.cpu_b / (cpu_gbps * 1e9) + r.gpu_b / (gpu_gbps * 1e9));
-  r.handoff_cpu_ms = b.handoff_cpu_ms;
-  r.handoff_total_ms = b.handoff_total_ms;
+  r.handoff_cpu_ms = b.offload.handoff_cpu_ms;
+  r.handoff_total_ms = b.offload.handoff_total_ms;
   r.vram_used = b.vram_bytes;
   return r;
 }

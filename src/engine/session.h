@@ -49,15 +49,7 @@ struct SessionReport {
   uint64_t ram_bytes = 0;           // host memory the session allocated (KV cache, workspaces, pinned buffers)
   uint64_t expert_calls = 0;        // (token, chosen expert) pairs computed since the session began
   uint64_t expert_calls_gpu = 0;    // of which by an expert resident on the GPU
-  // Hybrid offload only (gpu::HybridCounters), since the session began; 0 elsewhere.
-  uint64_t gpu_expert_bytes = 0;    // expert weights read by GPU kernels
-  uint64_t cpu_expert_bytes = 0;    // expert weights read by the CPU
-  uint64_t pcie_up_bytes = 0;       // host -> device: expert uploads, CPU results, choices
-  uint64_t pcie_down_bytes = 0;     // device -> host: router choices, activations
-  uint64_t expert_uploads = 0;      // expert slices uploaded
-  uint64_t disk_read_bytes = 0;     // /proc/self/io read_bytes (page-cache misses) while the offload ran
-  double handoff_cpu_ms = 0;        // decode, per layer with CPU experts: D2H ready -> CPU done (mean)
-  double handoff_total_ms = 0;      // ... D2H ready -> the CPU result added on the GPU (mean)
+  OffloadCounters offload;          // the hybrid offload's bytes and hand-off (zeros elsewhere)
 };
 
 class Session {

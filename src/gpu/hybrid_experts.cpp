@@ -299,10 +299,9 @@ HybridCounters HybridExperts::counters() const {
   return c;
 }
 
-void HybridExperts::fill_report(engine::SessionReport& r) const {
+engine::OffloadCounters HybridExperts::offload_counters() const {
   const HybridCounters c = counters();
-  r.expert_calls = c.expert_calls;
-  r.expert_calls_gpu = c.expert_calls_gpu;
+  engine::OffloadCounters r;
   r.gpu_expert_bytes = c.gpu_weight_bytes;
   r.cpu_expert_bytes = c.cpu_weight_bytes;
   r.pcie_up_bytes = c.pcie_up_bytes;
@@ -317,6 +316,7 @@ void HybridExperts::fill_report(engine::SessionReport& r) const {
   }
   r.handoff_cpu_ms = all.cpu_ms_mean();
   r.handoff_total_ms = all.total_ms_mean();
+  return r;
 }
 
 std::string HybridExperts::describe() const {

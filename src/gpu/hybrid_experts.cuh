@@ -43,7 +43,6 @@
 #include "src/engine/cpu_experts.h"
 #include "src/engine/linear.h"
 #include "src/engine/parallel.h"
-#include "src/engine/session.h"
 #include "src/gpu/expert_slot_pool.cuh"
 #include "src/gpu/gpu_experts.cuh"
 #include "src/gpu/pinned_array.cuh"
@@ -131,8 +130,7 @@ class HybridExperts : public GpuExperts {
   uint64_t expert_calls_gpu() const override { return counters_.expert_calls_gpu; }
 
   HybridCounters counters() const;
-  // Fills the session report's expert fields (calls, bytes, uploads, hand-off means) from counters().
-  void fill_report(engine::SessionReport& r) const;
+  engine::OffloadCounters offload_counters() const override;  // counters() and the hand-off means
   const std::vector<HandoffStats>& handoff() const { return handoff_; }  // (L)
   const offload::HybridThroughput& throughput() const { return throughput_; }
   uint64_t vram_budget() const { return vram_budget_; }
