@@ -281,7 +281,7 @@ void GpuForward::logits(int64_t r0, int64_t r1, float* out) {
   }
 }
 
-std::optional<int32_t> GpuForward::sample_last(const SamplerOptions& opt, uint64_t step) {
+std::optional<int32_t> GpuForward::sample_last(const engine::SamplerOptions& opt, uint64_t step) {
   if (batch_n_ < 1) throw std::logic_error("sample_last before any forward");
   if (!last_logits_ready_) enqueue_last_logits(batch_n_ - 1);
   last_logits_ready_ = true;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gpu_kernels/attention_decode.cuh"
@@ -36,8 +37,12 @@ class PinnedBuffer {
   PinnedBuffer() = default;
   explicit PinnedBuffer(size_t count);
   ~PinnedBuffer();
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  PinnedBuffer(PinnedBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    std::swap(count_, o.count_);
+    return *this;
+  }
   T* get() const { return ptr_; }
   size_t bytes() const { return count_ * sizeof(T); }
 
@@ -54,7 +59,7 @@ class GpuForward : public engine::Forward {
 
   void forward(const int32_t* ids, int64_t n, int64_t pos0) override;
   void logits(int64_t r0, int64_t r1, float* out) override;
-  std::optional<int32_t> sample_last(const SamplerOptions& opt, uint64_t step) override;
+  std::optional<int32_t> sample_last(const engine::SamplerOptions& opt, uint64_t step) override;
 
   const ModelConfig& config() const override { return config_; }
   int threads() const override { return threads_; }
