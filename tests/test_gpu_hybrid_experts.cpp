@@ -1,7 +1,7 @@
 // HybridExperts (src/gpu/hybrid_experts.cuh) on the tiny synthetic checkpoint (3 layers, H 256, I 192, 8 experts
 // top-4): the residual update equals CpuExperts' (the CPU engine's, itself checked against a float64 reference)
 // within 1e-5 relative with 0%, ~30% and 100% of the experts on the GPU, in decode and in prefill with the
-// cost model forced either way; budgets are respected and shrink the slots; residency never exceeds the slots;
+// cost model forced either way (1e-4 with the prefill GEMM, whose split-bf16 inputs its own tests allow); budgets are respected and shrink the slots; residency never exceeds the slots;
 // on a skewed routing sequence uploads happen and the hit rate rises; statistics saved at the end warm the
 // next instance; the trace records every token; the probe caches its figures.
 #include <doctest/doctest.h>
@@ -134,6 +134,7 @@ struct Fixture {
 };
 
 constexpr double kRtol = 1e-5;
+constexpr double kGemmRtol = 1e-4;
 
 }  // namespace
 
@@ -142,10 +143,15 @@ TEST_CASE("gpu hybrid_experts: 0%, ~30% and 100% of the experts on the GPU match
   Fixture f;
   const std::vector<std::vector<int>> placements = {{0, 0, 0}, {2, 3, 2}, {8, 8, 8}};
   for (const auto& slots : placements) {
-    for (bool upload : {false, true}) {
+    for (bool upload : {false, true})
+    for (gpu::PrefillKernel kernel : {gpu::PrefillKernel::Matvec, gpu::PrefillKernel::Gemm}) {
       CAPTURE(slots[1]);
       CAPTURE(upload);
+      CAPTURE(static_cast<int>(kernel));
       HybridOptions o = f.options(upload);
+      o.prefill_kernel = kernel;
+      // The GEMM splits x and the activations into bf16 hi + lo parts: its own tests allow 1e-4.
+      const double prefill_rtol = kernel == gpu::PrefillKernel::Gemm ? kGemmRtol : kRtol;
       o.fill_without_stats = true;  // the first experts of each layer resident from the start
       HybridExperts h(*f.ck, plan_with_slots(f.config, slots), o);
       for (int l = 0; l < 3; ++l) CHECK(h.resident(l) == slots[static_cast<size_t>(l)]);
@@ -160,7 +166,7 @@ TEST_CASE("gpu hybrid_experts: 0%, ~30% and 100% of the experts on the GPU match
         for (int l = 0; l < 3; ++l) {
           CAPTURE(n);
           f.route(n, false, ids, weights);
-          CHECK(f.compare(h, l, n, ids, weights) <= kRtol);
+          CHECK(f.compare(h, l, n, ids, weights) <= prefill_rtol);
         }
       const gpu::HybridCounters c = h.counters();
       CHECK(c.expert_calls == (6 * 3 + 3 * (2 + 37 + kMaxTokens)) * 4);
@@ -327,7 +333,7 @@ TEST_CASE("gpu hybrid_experts: the benchmark's placements (cpu-only, static-laye
   for (int l = 0; l < 3; ++l)
     for (int64_t n : {int64_t{1}, int64_t{20}}) {
       f.route(n, true, ids, weights);
-      CHECK(f.compare(layers, l, n, ids, weights) <= kRtol);
+      CHECK(f.compare(layers, l, n, ids, weights) <= (n > 1 ? kGemmRtol : kRtol));
       CHECK(f.compare(cpu_only, l, n, ids, weights) <= kRtol);
     }
   CHECK(cpu_only.expert_calls_gpu() == 0);

@@ -83,10 +83,19 @@ void run(const Flags& f) {
   cudaStream_t stream;
   OSSRUN_CUDA_CHECK(cudaStreamCreate(&stream));
 
+  // Every expert page read once, so that no placement pays the first page faults.
+  const gpu::SlotLayout layout = gpu::SlotLayout::of(ck->expert(0, 0));
+  volatile uint8_t sink = 0;
+  for (int l = 0; l < L; ++l)
+    for (int e = 0; e < E; ++e) {
+      const auto pieces = gpu::slice_pieces(ck->expert(l, e));
+      for (size_t q = 0; q < pieces.size(); ++q)
+        for (size_t i = 0; i < layout.bytes[q]; i += 4096) sink = sink + static_cast<uint8_t>(pieces[q][i]);
+    }
   cpu::ThreadPool pool(cpu::ThreadPoolOptions{.threads = f.threads});
   cpu::ReadBandwidthProbe cpu_probe(pool, cpu::default_bandwidth_buffer_bytes());
   const double gpu_gbps = gpu::measure_copy_bandwidth(size_t{1} << 30, 10, stream).gbps;
-  const uint64_t stride = gpu::SlotLayout::of(ck->expert(0, 0)).stride;
+  const uint64_t stride = layout.stride;
   std::printf("device: %s; GPU copy %.1f GB/s; %d layers x %d experts (top-%d), slice %.2f MB; trace skew %.2f\n",
               gpu::describe(dev).c_str(), gpu_gbps, L, E, k, static_cast<double>(stride) * 1e-6, f.skew);
   std::printf("%-9s %-14s %7s %6s %8s %8s %8s %8s %8s %8s %8s %8s %9s\n", "budget", "placement", "tok/s", "hit",

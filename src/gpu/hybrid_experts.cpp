@@ -28,10 +28,21 @@ uint64_t moe_workspace_bytes(int64_t H, int64_t I, int k) {
   return static_cast<uint64_t>(k) * static_cast<uint64_t>(I + H) * sizeof(float) + static_cast<uint64_t>(H) * 4 + 4;
 }
 
-// The device buffers besides the slots: the CPU result, the choices, the kernel workspace.
-uint64_t exchange_device_bytes(int64_t H, int64_t I, int k, int64_t max_tokens) {
-  return static_cast<uint64_t>(max_tokens * H) * sizeof(float) +
-         2 * static_cast<uint64_t>(max_tokens * k) * sizeof(ExpertChoice) + moe_workspace_bytes(H, I, k);
+// mxfp4_moe_gemm's workspace (MoeGemmWorkspace: routing metadata, tile list at 64 positions, x split or y,
+// activations hi and lo).
+uint64_t moe_gemm_workspace_bytes(int64_t H, int64_t I, int k, int64_t max_tokens, int n_slots) {
+  const uint64_t choices = static_cast<uint64_t>(max_tokens * k);
+  const uint64_t tiles = choices / 64 + std::min<uint64_t>(static_cast<uint64_t>(n_slots), choices);
+  return 3 * static_cast<uint64_t>(n_slots) * 4 + choices * 4 + tiles * 16 + 4 + choices * static_cast<uint64_t>(H) * 4 +
+         2 * choices * static_cast<uint64_t>(I) * 2 + 4;
+}
+
+// The device buffers besides the slots: the CPU result, the slot and choice arrays (1 + E regions), the
+// kernel workspaces. n_slots: the most slots one launch names (a layer's or the scratch slots).
+uint64_t exchange_device_bytes(int64_t H, int64_t I, int k, int E, int64_t max_tokens, bool gemm, int n_slots) {
+  const uint64_t regions = static_cast<uint64_t>(1 + E) * static_cast<uint64_t>(max_tokens * k);
+  return static_cast<uint64_t>(max_tokens * H) * sizeof(float) + regions * (sizeof(ExpertChoice) + sizeof(int32_t)) +
+         moe_workspace_bytes(H, I, k) + (gemm ? moe_gemm_workspace_bytes(H, I, k, max_tokens, n_slots) : 0);
 }
 
 // MemAvailable from /proc/meminfo in bytes; 0 when unknown.
@@ -92,7 +103,10 @@ HybridExperts::HybridExperts(const Checkpoint& ck, const offload::MemoryPlan& pl
 
   // Device memory: the exchange buffers and kernel workspace first, then as many slots as the budget allows.
   vram_budget_ = o.vram_budget ? o.vram_budget : plan.gpu.experts;
-  const uint64_t fixed = exchange_device_bytes(hidden_, c.intermediate_size, k_, max_tokens_);
+  prefill_kernel_ = max_tokens_ > 1 ? o.prefill_kernel : PrefillKernel::Matvec;
+  const bool gemm = prefill_kernel_ == PrefillKernel::Gemm;
+  const int gemm_slots = std::max(experts_, std::max(o.scratch_slots, 1));  // any layer's or the scratch table
+  const uint64_t fixed = exchange_device_bytes(hidden_, c.intermediate_size, k_, experts_, max_tokens_, gemm, gemm_slots);
   if (fixed > vram_budget_)
     throw InputError("hybrid experts: the GPU budget " + offload::format_bytes(vram_budget_) +
                      " cannot hold the exchange buffers and workspace (" + offload::format_bytes(fixed) +
@@ -118,8 +132,13 @@ HybridExperts::HybridExperts(const Checkpoint& ck, const offload::MemoryPlan& pl
   residency_ = std::make_unique<offload::Residency>(experts_, slots);
   pool_ = std::make_unique<ExpertSlotPool>(layout, residency_->total_slots(), scratch, layers_, experts_, slot_budget);
   y_d_ = DeviceBuffer<float>(static_cast<size_t>(max_tokens_ * hidden_));
-  choices_d_ = DeviceBuffer<ExpertChoice>(2 * static_cast<size_t>(max_tokens_ * k_));
+  const size_t regions = static_cast<size_t>(1 + experts_) * static_cast<size_t>(max_tokens_ * k_);
+  choices_d_ = DeviceBuffer<ExpertChoice>(regions);
+  slots_d_ = DeviceBuffer<int32_t>(regions);
   moe_ws_ = std::make_unique<MoeWorkspace>(static_cast<int>(hidden_), static_cast<int>(c.intermediate_size), k_);
+  if (gemm)
+    gemm_ws_ = std::make_unique<MoeGemmWorkspace>(static_cast<int>(max_tokens_), k_, gemm_slots, static_cast<int>(hidden_),
+                                                  static_cast<int>(c.intermediate_size));
 
   // Host memory: the CPU experts and their workspaces, pinned exchange buffers, staging.
   workers_ = std::make_unique<engine::Workers>(o.threads);
@@ -133,7 +152,7 @@ HybridExperts::HybridExperts(const Checkpoint& ck, const offload::MemoryPlan& pl
   const size_t staging = std::min<size_t>(kMaxStagingBytes, slice_bytes_);
   const uint64_t pinned = 2 * static_cast<uint64_t>(max_tokens_ * hidden_) * sizeof(float) +
                           static_cast<uint64_t>(max_tokens_ * k_) * (sizeof(int32_t) + sizeof(float)) +
-                          2 * static_cast<uint64_t>(max_tokens_ * k_) * sizeof(ExpertChoice) +
+                          static_cast<uint64_t>(regions) * (sizeof(ExpertChoice) + sizeof(int32_t)) +
                           static_cast<uint64_t>(layers_) * experts_ * sizeof(int32_t) + 2 * staging;
   const uint64_t pageable = cpu_->workspace_bytes() + matmul_->bytes() +
                             static_cast<uint64_t>(max_tokens_ * k_) * sizeof(int32_t) +
@@ -146,7 +165,8 @@ HybridExperts::HybridExperts(const Checkpoint& ck, const offload::MemoryPlan& pl
   y_h_ = PinnedArray<float>(static_cast<size_t>(max_tokens_ * hidden_));
   ids_h_ = PinnedArray<int32_t>(static_cast<size_t>(max_tokens_ * k_));
   weights_h_ = PinnedArray<float>(static_cast<size_t>(max_tokens_ * k_));
-  choices_h_ = PinnedArray<ExpertChoice>(2 * static_cast<size_t>(max_tokens_ * k_));
+  choices_h_ = PinnedArray<ExpertChoice>(regions);
+  slots_h_ = PinnedArray<int32_t>(regions);
   mirror_h_ = PinnedArray<int32_t>(static_cast<size_t>(layers_) * experts_);
   uploader_ = std::make_unique<PinnedUploader>(staging);
   cpu_ids_.resize(static_cast<size_t>(max_tokens_ * k_));
@@ -189,8 +209,9 @@ std::vector<int> HybridExperts::choose_slots(const offload::MemoryPlan& plan, co
     case HybridPlacement::CpuOnly: break;
     case HybridPlacement::StaticLayers: {
       // All of a layer's experts or none; the last layers get them (the first N stay on the CPU).
-      const uint64_t fixed =
-          exchange_device_bytes(hidden_, ck_.config().intermediate_size, k_, max_tokens_);
+      const uint64_t fixed = exchange_device_bytes(hidden_, ck_.config().intermediate_size, k_, experts_, max_tokens_,
+                                                   o.prefill_kernel == PrefillKernel::Gemm && max_tokens_ > 1,
+                                                   std::max(experts_, std::max(o.scratch_slots, 1)));
       const SlotLayout layout = SlotLayout::of(slices_.front());
       int gpu_layers = 0;
       while (gpu_layers < layers_ &&
@@ -281,12 +302,15 @@ void HybridExperts::finish() {
 }
 
 uint64_t HybridExperts::device_bytes() const {
-  return pool_->device_bytes() + y_d_.bytes() + choices_d_.bytes() +
-         moe_workspace_bytes(hidden_, ck_.config().intermediate_size, k_);
+  const ModelConfig& c = ck_.config();
+  return pool_->device_bytes() + y_d_.bytes() + choices_d_.bytes() + slots_d_.bytes() +
+         moe_workspace_bytes(hidden_, c.intermediate_size, k_) +
+         (gemm_ws_ ? moe_gemm_workspace_bytes(hidden_, c.intermediate_size, k_, max_tokens_, gemm_ws_->n_slots()) : 0);
 }
 
 uint64_t HybridExperts::host_bytes() const {
-  return x_h_.bytes() + y_h_.bytes() + ids_h_.bytes() + weights_h_.bytes() + choices_h_.bytes() + mirror_h_.bytes() +
+  return x_h_.bytes() + y_h_.bytes() + ids_h_.bytes() + weights_h_.bytes() + choices_h_.bytes() + slots_h_.bytes() +
+         mirror_h_.bytes() +
          uploader_->host_bytes() + cpu_->workspace_bytes() + matmul_->bytes() +
          cpu_ids_.size() * sizeof(int32_t) + (routed_.size() + trace_ids_.size()) * sizeof(uint16_t);
 }

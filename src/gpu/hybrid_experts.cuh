@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "gpu_kernels/device_buffer.cuh"
+#include "gpu_kernels/mxfp4_moe_gemm.cuh"
 #include "gpu_kernels/mxfp4_moe_matvec.cuh"
 #include "offload/expert_cache.h"
 #include "offload/expert_paging.h"
@@ -62,6 +63,10 @@ const char* hybrid_placement_name(HybridPlacement p);  // "cache", "cpu-only", "
 // Throws InputError naming the known placements.
 HybridPlacement parse_hybrid_placement(std::string_view name);
 
+// The GPU kernel of prefill batches: the grouped GEMM (tensor cores, split-bf16: ~1e-5..1e-4 of fp32) or
+// mxfp4_moe_matvec per token (fp32, slower; kept as the reference and for tight budgets: no GEMM workspace).
+enum class PrefillKernel : uint8_t { Gemm, Matvec };
+
 // Page-cache hints (offload/expert_paging.h): Auto turns them on when MemAvailable is below the experts' bytes.
 enum class Paging : uint8_t { Auto, On, Off };
 
@@ -75,6 +80,7 @@ struct HybridOptions {
   uint64_t vram_budget = 0;
   uint64_t ram_budget = 0;        // bytes of host memory it may pin or allocate; 0: no limit
   int scratch_slots = 2;          // prefill upload slots (fewer when the budget is tight)
+  PrefillKernel prefill_kernel = PrefillKernel::Gemm;
   // Router statistics: loaded from (and saved next to) this model directory, falling back to the cache dir.
   // Empty: none loaded or saved.
   std::filesystem::path stats_model_dir;
@@ -164,10 +170,10 @@ class HybridExperts : public GpuExperts {
   void run_prefill(const GpuExpertBatch& b);  // hybrid_prefill.cpp
   void fetch_routing(const GpuExpertBatch& b, bool with_x);  // D2H of ids, weights (and x) + sync
   void cpu_experts_into_residual(const GpuExpertBatch& b);   // runs cpu_ids_ on the CPU, H2D, add
-  // One expert in a table slot over some tokens of the batch (choices_d: (tokens) device). Per-token matvecs
-  // now; the grouped GEMM's call later.
-  void run_group_on_gpu(const ExpertSlotMxfp4* table, int n_slots, const ExpertChoice* choices_d,
-                        std::span<const int32_t> tokens, const GpuExpertBatch& b);
+  // The batch's choices whose slot (choice_slots (n, k): host, pinned; device copy slots_d) is not -1, from
+  // the table of n_slots slots, added into the residual: one grouped GEMM, or one matvec per token.
+  void run_batch_on_gpu(const ExpertSlotMxfp4* table, int n_slots, const int32_t* slots_h, const int32_t* slots_d,
+                        const GpuExpertBatch& b);
 
   const Checkpoint& ck_;
   int layers_ = 0, experts_ = 0, k_ = 0;
@@ -196,6 +202,8 @@ class HybridExperts : public GpuExperts {
   std::unique_ptr<ExpertSlotPool> pool_;
   std::unique_ptr<PinnedUploader> uploader_;
   std::unique_ptr<MoeWorkspace> moe_ws_;
+  std::unique_ptr<MoeGemmWorkspace> gemm_ws_;  // null with PrefillKernel::Matvec or max_tokens 1
+  PrefillKernel prefill_kernel_ = PrefillKernel::Gemm;
   struct Pending {
     uint64_t seq;
     offload::UploadTicket ticket;
@@ -212,10 +220,13 @@ class HybridExperts : public GpuExperts {
   PinnedArray<float> y_h_;             // (max_tokens, H) the CPU experts' output
   PinnedArray<int32_t> ids_h_;         // (max_tokens, k)
   PinnedArray<float> weights_h_;       // (max_tokens, k)
-  PinnedArray<ExpertChoice> choices_h_;  // (2, max_tokens, k): per-token resident choices; grouped scratch pairs
+  PinnedArray<ExpertChoice> choices_h_;  // (max_tokens, k): (slot, weight) per choice, for the matvec
+  PinnedArray<int32_t> slots_h_;       // (1 + E, max_tokens, k): prefill slot per choice (-1 skip): residents,
+                                       // then one array per wave of scratch uploads
   PinnedArray<int32_t> mirror_h_;      // (L, E) staging of the device mirror
   DeviceBuffer<float> y_d_;            // (max_tokens, H)
-  DeviceBuffer<ExpertChoice> choices_d_;  // (2, max_tokens, k)
+  DeviceBuffer<ExpertChoice> choices_d_;  // (max_tokens, k)
+  DeviceBuffer<int32_t> slots_d_;         // (1 + E, max_tokens, k)
   std::vector<int32_t> cpu_ids_;       // (max_tokens, k) the CPU's share: ids, -1 where the GPU serves
   std::vector<uint16_t> routed_;       // (k) one token's ids for the policy
   std::vector<uint16_t> trace_ids_;    // (max_tokens, L, k) the batch's routing, appended after the last layer
@@ -224,8 +235,7 @@ class HybridExperts : public GpuExperts {
   std::vector<offload::PrefillExpert> batch_experts_; // experts with tokens, for the cost model
   std::vector<offload::PrefillSide> side_;            // (E) where each runs
   std::vector<int> upload_order_;                     // experts uploaded for the batch, in order
-  std::vector<int32_t> group_tokens_;                 // their tokens, expert after expert
-  std::vector<int64_t> group_start_;                  // (uploads + 1) offsets into group_tokens_
+  std::vector<int> upload_index_;                     // (E) position in upload_order_, -1 when not uploaded
   std::vector<uint64_t> upload_seq_;                  // (uploads) uploader sequence numbers
 
   HybridCounters counters_;

@@ -3,8 +3,10 @@
 // run the resident and uploaded experts on the GPU while the CPU thread pool runs the rest, then add the
 // CPU's output into the residual.
 //
-// GPU experts run through mxfp4_moe_matvec one token at a time (run_group_on_gpu); the grouped GEMM replaces
-// that function when it lands, nothing else changes.
+// The GPU runs the batch in slot arrays (n, k) whose entries are -1 for choices it does not serve: one for the
+// resident experts (the layer's slot table), then one per wave of S uploaded experts (the S scratch slots;
+// wave w+1's uploads wait on the copy stream for wave w's kernels). Each array is one grouped GEMM
+// (mxfp4_moe_gemm) or one matvec per token (PrefillKernel::Matvec).
 #include <algorithm>
 #include <climits>
 
@@ -13,22 +15,30 @@
 
 namespace ossrun::gpu {
 
-// One expert in one table slot over m tokens of the batch: choices (device, m) hold (slot, weight) per token.
-void HybridExperts::run_group_on_gpu(const ExpertSlotMxfp4* table, int n_slots, const ExpertChoice* choices_d,
-                                     std::span<const int32_t> tokens, const GpuExpertBatch& b) {
+void HybridExperts::run_batch_on_gpu(const ExpertSlotMxfp4* table, int n_slots, const int32_t* slots_h,
+                                     const int32_t* slots_d, const GpuExpertBatch& b) {
   const ModelConfig& c = ck_.config();
   const MoeShape shape{static_cast<int>(hidden_), static_cast<int>(c.intermediate_size), n_slots};
   const SwigluParams sw{static_cast<float>(c.swiglu_alpha), static_cast<float>(c.swiglu_limit)};
-  for (size_t g = 0; g < tokens.size(); ++g)
-    mxfp4_moe_matvec(table, choices_d + g, 1, b.x + tokens[g] * hidden_, b.residual + tokens[g] * hidden_, shape, sw,
-                     *moe_ws_, b.stream);
+  if (gemm_ws_) {
+    mxfp4_moe_gemm(table, n_slots, slots_d, b.weights, b.n, k_, b.x, b.residual, shape, sw, *gemm_ws_, b.stream);
+    return;
+  }
+  // The matvec takes (slot, weight) pairs: choices_d_ mirrors slots_d region by region.
+  const ptrdiff_t region = slots_d - slots_d_.get();
+  for (int64_t t = 0; t < b.n; ++t) {
+    const int32_t* row = slots_h + t * k_;
+    if (std::all_of(row, row + k_, [](int32_t s) { return s < 0; })) continue;
+    mxfp4_moe_matvec(table, choices_d_.get() + region + t * k_, k_, b.x + t * hidden_, b.residual + t * hidden_, shape,
+                     sw, *moe_ws_, b.stream);
+  }
 }
 
 void HybridExperts::run_prefill(const GpuExpertBatch& b) {
   fetch_routing(b, /*with_x=*/true);
   const int l = b.layer;
   const int64_t nk = b.n * k_;
-  const ModelConfig& c = ck_.config();
+  const size_t MK = static_cast<size_t>(max_tokens_ * k_);  // stride between slot arrays
 
   // Routing metadata: tokens per expert, and the experts of the batch for the cost model.
   group_count_.assign(static_cast<size_t>(experts_), 0);
@@ -37,83 +47,85 @@ void HybridExperts::run_prefill(const GpuExpertBatch& b) {
   for (int e = 0; e < experts_; ++e)
     if (group_count_[static_cast<size_t>(e)] > 0)
       batch_experts_.push_back({e, group_count_[static_cast<size_t>(e)], residency_->slot_of(l, e) >= 0});
-  const offload::PrefillAssignment a =
-      offload::assign_prefill(batch_experts_, throughput_, pool_->scratch() > 0 ? INT_MAX : 0);
+  const size_t S = static_cast<size_t>(pool_->scratch());
+  const offload::PrefillAssignment a = offload::assign_prefill(batch_experts_, throughput_, S > 0 ? INT_MAX : 0);
   side_.assign(static_cast<size_t>(experts_), offload::PrefillSide::Cpu);
   upload_order_.clear();
+  upload_index_.assign(static_cast<size_t>(experts_), -1);
   for (size_t i = 0; i < batch_experts_.size(); ++i) {
-    side_[static_cast<size_t>(batch_experts_[i].expert)] = a.side[i];
-    if (a.side[i] == offload::PrefillSide::GpuUpload) upload_order_.push_back(batch_experts_[i].expert);
+    const int e = batch_experts_[i].expert;
+    side_[static_cast<size_t>(e)] = a.side[i];
+    if (a.side[i] == offload::PrefillSide::GpuUpload) {
+      upload_index_[static_cast<size_t>(e)] = static_cast<int>(upload_order_.size());
+      upload_order_.push_back(e);
+    }
   }
+  const size_t waves = S > 0 ? (upload_order_.size() + S - 1) / S : 0;
 
-  // Choices: region 0 per token (resident slots, -1 elsewhere); region 1 the uploaded experts' (token, weight)
-  // pairs, expert after expert, each pointing at its scratch slot.
-  ExpertChoice* per_token = choices_h_.get();
-  ExpertChoice* grouped = choices_h_.get() + nk;
-  group_tokens_.clear();
-  group_start_.assign(upload_order_.size() + 1, 0);
+  // Slot arrays: region 0 the residents, region 1 + w wave w's scratch slots; the CPU's share in cpu_ids_.
   bool any_resident = false, any_cpu = false;
   for (int64_t p = 0; p < nk; ++p) {
     const int32_t id = ids_h_[static_cast<size_t>(p)];
     const offload::PrefillSide s = side_[static_cast<size_t>(id)];
     const int slot = s == offload::PrefillSide::GpuResident ? residency_->slot_of(l, id) : kSkippedSlot;
-    per_token[p] = {slot, weights_h_[static_cast<size_t>(p)]};
+    slots_h_[static_cast<size_t>(p)] = slot;
     cpu_ids_[static_cast<size_t>(p)] = s == offload::PrefillSide::Cpu ? id : engine::kSkippedExpert;
     any_resident |= slot >= 0;
     any_cpu |= s == offload::PrefillSide::Cpu;
-    counters_.gpu_weight_bytes += s != offload::PrefillSide::Cpu ? slice_bytes_ : 0;  // one matvec per token
+    if (s != offload::PrefillSide::Cpu) ++counters_.expert_calls_gpu;
   }
-  for (size_t j = 0; j < upload_order_.size(); ++j) {
-    const int e = upload_order_[j];
-    const int scratch = static_cast<int>(j % static_cast<size_t>(pool_->scratch()));
-    for (int64_t p = 0; p < nk; ++p)
-      if (ids_h_[static_cast<size_t>(p)] == e) {
-        grouped[group_tokens_.size()] = {scratch, weights_h_[static_cast<size_t>(p)]};
-        group_tokens_.push_back(static_cast<int32_t>(p / k_));
-      }
-    group_start_[j + 1] = static_cast<int64_t>(group_tokens_.size());
+  for (size_t w = 0; w < waves; ++w)
+    for (int64_t p = 0; p < nk; ++p) {
+      const int j = upload_index_[static_cast<size_t>(ids_h_[static_cast<size_t>(p)])];
+      const bool in_wave = j >= 0 && static_cast<size_t>(j) / S == w;
+      slots_h_[(1 + w) * MK + static_cast<size_t>(p)] = in_wave ? static_cast<int32_t>(static_cast<size_t>(j) % S) : kSkippedSlot;
+    }
+  const size_t used = waves * MK + static_cast<size_t>(nk);  // regions 0 .. waves, the last one partly
+  OSSRUN_CUDA_CHECK(cudaMemcpyAsync(slots_d_.get(), slots_h_.get(), used * sizeof(int32_t), cudaMemcpyHostToDevice, b.stream));
+  counters_.pcie_up_bytes += used * sizeof(int32_t);
+  if (!gemm_ws_) {  // the matvec reads (slot, weight) pairs
+    for (size_t r = 0; r <= waves; ++r)
+      for (int64_t p = 0; p < nk; ++p)
+        choices_h_[r * MK + static_cast<size_t>(p)] = {slots_h_[r * MK + static_cast<size_t>(p)],
+                                                       weights_h_[static_cast<size_t>(p)]};
+    OSSRUN_CUDA_CHECK(cudaMemcpyAsync(choices_d_.get(), choices_h_.get(), used * sizeof(ExpertChoice),
+                                      cudaMemcpyHostToDevice, b.stream));
+    counters_.pcie_up_bytes += used * sizeof(ExpertChoice);
   }
-  for (const offload::PrefillExpert& e : batch_experts_)
-    if (side_[static_cast<size_t>(e.expert)] == offload::PrefillSide::Cpu) counters_.cpu_weight_bytes += slice_bytes_;
   counters_.expert_calls += static_cast<uint64_t>(nk);
-  for (int64_t p = 0; p < nk; ++p) counters_.expert_calls_gpu += per_token[p].slot >= 0;
-  counters_.expert_calls_gpu += group_tokens_.size();  // served from a scratch slot
-  const size_t n_choices = static_cast<size_t>(nk) + group_tokens_.size();
-  OSSRUN_CUDA_CHECK(cudaMemcpyAsync(choices_d_.get(), choices_h_.get(), n_choices * sizeof(ExpertChoice),
-                                    cudaMemcpyHostToDevice, b.stream));
-  counters_.pcie_up_bytes += n_choices * sizeof(ExpertChoice);
-
-  // GPU, resident experts: every token's resident choices in one launch per token.
-  if (any_resident) {
-    const MoeShape shape{static_cast<int>(hidden_), static_cast<int>(c.intermediate_size), residency_->slots(l)};
-    const SwigluParams sw{static_cast<float>(c.swiglu_alpha), static_cast<float>(c.swiglu_limit)};
-    for (int64_t t = 0; t < b.n; ++t)
-      mxfp4_moe_matvec(slot_table_device(l), choices_d_.get() + t * k_, k_, b.x + t * hidden_,
-                       b.residual + t * hidden_, shape, sw, *moe_ws_, b.stream);
+  for (const offload::PrefillExpert& e : batch_experts_) {
+    if (side_[static_cast<size_t>(e.expert)] == offload::PrefillSide::Cpu)
+      counters_.cpu_weight_bytes += slice_bytes_;  // read once per batch (dequantized tiles or matvec tiles)
+    else
+      counters_.gpu_weight_bytes += gemm_ws_ ? slice_bytes_ : slice_bytes_ * static_cast<uint64_t>(e.tokens);
   }
+
+  // GPU, resident experts.
+  if (any_resident) run_batch_on_gpu(slot_table_device(l), residency_->slots(l), slots_h_.get(), slots_d_.get(), b);
   OSSRUN_CUDA_CHECK(cudaEventRecord(layer_done_[static_cast<size_t>(l)], b.stream));
 
-  // Uploaded experts: scratch slot j % S holds expert j; its upload waits for the kernels of expert j - S.
-  const size_t S = static_cast<size_t>(pool_->scratch());
+  // Uploaded experts, wave by wave: expert j in scratch slot j % S; its upload waits for the kernels that read
+  // that slot in the previous wave.
   std::vector<uint64_t>& seq = upload_seq_;
   seq.assign(upload_order_.size(), 0);
-  auto submit = [&](size_t j) {
-    const size_t s = j % S;
-    seq[j] = upload(pool_->scratch_index(static_cast<int>(s)), l, upload_order_[j], scratch_free_[s]);
+  auto submit_wave = [&](size_t w) {
+    for (size_t j = w * S; j < std::min((w + 1) * S, upload_order_.size()); ++j)
+      seq[j] = upload(pool_->scratch_index(static_cast<int>(j % S)), l, upload_order_[j], scratch_free_[j % S]);
   };
-  auto launch = [&](size_t j) {
-    uploader_->order_after(seq[j], b.stream);
-    const auto g0 = group_start_[j], g1 = group_start_[j + 1];
-    run_group_on_gpu(pool_->scratch_table(), static_cast<int>(S), choices_d_.get() + nk + g0,
-                     std::span<const int32_t>(group_tokens_.data() + g0, static_cast<size_t>(g1 - g0)), b);
-    OSSRUN_CUDA_CHECK(cudaEventRecord(scratch_free_[j % S], b.stream));
-    if (j + S < upload_order_.size()) submit(j + S);
+  auto launch_wave = [&](size_t w) {
+    const size_t j1 = std::min((w + 1) * S, upload_order_.size());
+    for (size_t j = w * S; j < j1; ++j) uploader_->order_after(seq[j], b.stream);
+    run_batch_on_gpu(pool_->scratch_table(), static_cast<int>(S), slots_h_.get() + (1 + w) * MK,
+                     slots_d_.get() + (1 + w) * MK, b);
+    for (size_t j = w * S; j < j1; ++j) OSSRUN_CUDA_CHECK(cudaEventRecord(scratch_free_[j % S], b.stream));
+    if (w + 1 < waves) submit_wave(w + 1);
   };
-  const size_t first = std::min(S, upload_order_.size());
-  for (size_t j = 0; j < first; ++j) submit(j);
-  for (size_t j = 0; j < first; ++j) launch(j);  // the GPU has work while the CPU runs its share
+  if (waves > 0) {
+    submit_wave(0);
+    launch_wave(0);  // the GPU has work while the CPU runs its share
+  }
   if (any_cpu) cpu_experts_into_residual(b);
-  for (size_t j = first; j < upload_order_.size(); ++j) launch(j);
+  for (size_t w = 1; w < waves; ++w) launch_wave(w);
 }
 
 }  // namespace ossrun::gpu
