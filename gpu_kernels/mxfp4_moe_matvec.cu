@@ -101,7 +101,7 @@ struct ChosenRows {
   const uint8_t* scales;  // (rows, G)
   const uint16_t* bias;   // (rows)
   float weight;
-  int ok;  // 0: bad slot or misaligned blocks; the choice then contributes zero
+  int ok;  // 0: skipped, bad slot or misaligned blocks; the choice then contributes zero
 };
 
 // Threads 0..k-1 each look up one choice. Both projections' blocks are checked in both kernels, so a bad
@@ -114,7 +114,9 @@ __device__ void load_chosen(ChosenRows* chosen, const MoeArgs& a, int first_thre
   const int slot = __ldcg(&a.choices[c].slot);
   ChosenRows e{nullptr, nullptr, nullptr, __ldcg(&a.choices[c].weight), 0};
   int error = 0;
-  if (slot < 0 || slot >= a.n_slots) {
+  if (slot == kSkippedSlot) {
+    // Served elsewhere (the CPU, in the hybrid offload): contributes zero, not an error.
+  } else if (slot < 0 || slot >= a.n_slots) {
     error = kErrorBadSlot;
   } else {
     const ExpertSlotMxfp4& s = a.slots[slot];

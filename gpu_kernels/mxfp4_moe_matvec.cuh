@@ -36,6 +36,9 @@ struct ExpertSlotMxfp4 {
 };
 
 // One selected expert: an index into the slot table and its routing weight.
+// A slot of kSkippedSlot marks a choice served elsewhere (the CPU, when the expert is not resident): it
+// contributes nothing and is not an error. Any other slot outside the table is reported (check_errors).
+constexpr int32_t kSkippedSlot = -1;
 struct ExpertChoice {
   int32_t slot;
   float weight;

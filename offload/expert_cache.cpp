@@ -40,6 +40,18 @@ ExpertCache::ExpertCache(int experts, int slots) : slots_(slots) {
   residents_.reserve(slots);
 }
 
+void ExpertCache::preload(std::span<const uint16_t> experts) {
+  for (uint16_t e : experts) {
+    if (e >= resident_.size())
+      throw std::invalid_argument("expert cache: preloaded expert " + std::to_string(e) + " of " +
+                                  std::to_string(resident_.size()));
+    if (resident_[e]) throw std::invalid_argument("expert cache: preloaded expert " + std::to_string(e) + " twice");
+    if (!has_free_slot()) throw std::invalid_argument("expert cache: more preloaded experts than slots");
+    resident_[e] = 1;
+    residents_.push_back(e);
+  }
+}
+
 void ExpertCache::step(std::span<const uint16_t> routed, int upload_budget, CacheDecision& out) {
   out.admitted.clear();
   out.evicted.clear();

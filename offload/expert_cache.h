@@ -7,7 +7,7 @@
 //  - uploads are on demand: only experts routed in this step and not resident may be admitted (their
 //    slices are what the engine would upload next, in spare PCIe time);
 //  - at most `upload_budget` admissions per step (the caller grants it from measured spare PCIe time);
-//  - residents never exceed the slots; every cache starts empty.
+//  - residents never exceed the slots; every cache starts empty (the engine may preload() a warm start).
 // The engine asks resident() to dispatch, then calls step() and applies the decision on its copy stream.
 #pragma once
 #include <cstdint>
@@ -56,6 +56,11 @@ class ExpertCache {
   int used() const { return static_cast<int>(residents_.size()); }
   bool resident(int expert) const { return resident_.at(static_cast<size_t>(expert)) != 0; }
   const std::vector<uint16_t>& residents() const { return residents_; }
+
+  // Makes `experts` resident before the first step, without a step: the engine's warm start (the slots filled
+  // from saved router statistics at start-up). Throws std::invalid_argument for an id out of range, a repeat,
+  // an expert already resident or more experts than free slots.
+  void preload(std::span<const uint16_t> experts);
 
   // One step (see the rules above); `out` is cleared, then receives what the policy did.
   // Throws std::out_of_range for an id >= experts and std::invalid_argument for a repeated id or a

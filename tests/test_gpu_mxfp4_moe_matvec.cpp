@@ -3,7 +3,8 @@
 // idle), k = 1 to 6, repeated slots, both decode tables, both combine modes; the SwiGLU intermediate is checked
 // as well as the output, under every MoeTuning (v2, the default with programmatic dependent launch, ticket
 // chunks). Also: bit-identical repeats (deterministic combine), a chain of launches on one stream (each input
-// the previous output) equal bit for bit across tunings, bad slots reported, bad shapes rejected.
+// the previous output) equal bit for bit across tunings, skipped slots (-1) silent, bad slots reported, bad
+// shapes rejected.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "gpu_kernels/device_buffer.cuh"
@@ -364,6 +366,39 @@ TEST_CASE("gpu mxfp4_moe_matvec: a bad slot or a misaligned slice is reported an
   gpu::mxfp4_moe_matvec(bad_table.get(), choice_d.get(), 1, x_d.get(), out_d.get(), {H, I, 2}, {}, ws, nullptr);
   CHECK_THROWS_AS(ws.check_errors(), InputError);
   CHECK(out_d.download() == out_init);  // += 0 leaves every value as it was
+}
+
+TEST_CASE("gpu mxfp4_moe_matvec: skipped choices (slot -1) contribute nothing and are not errors") {
+  if (!test::gpu_or_skip()) return;
+  constexpr int H = 64, I = 96;
+  std::mt19937 rng(5);
+  std::vector<HostExpert> experts = {random_expert(H, I, rng), random_expert(H, I, rng), random_expert(H, I, rng)};
+  const DeviceExperts dev(experts);
+  gpu::MoeWorkspace ws(H, I, 4);
+  const std::vector<float> x = random_floats(H, rng), out_init = random_floats(H, rng);
+  for (MoeCombine combine : {MoeCombine::Deterministic, MoeCombine::Atomic}) {
+    CAPTURE(gpu::moe_combine_name(combine));
+    // Skipped first, in the middle and last: only slots 2 and 0 with their weights come out.
+    const std::vector<ExpertChoice> choices = {
+        {gpu::kSkippedSlot, 0.4f}, {2, 0.3f}, {gpu::kSkippedSlot, 0.1f}, {0, 0.2f}};
+    const Result got = run_gpu(dev, 3, choices, x, out_init, H, I, combine, Mxfp4Lut::F32x2, ws);
+    ws.check_errors();  // no error flagged
+    std::vector<double> want(out_init.begin(), out_init.end());
+    double scale = 1.0;
+    for (const auto& [slot, w] : {std::pair{2, 0.3}, std::pair{0, 0.2}}) {
+      const HostExpert& e = experts[slot];
+      const std::vector<double> y =
+          ref_matvec(e.dn_blocks, e.dn_scales, e.dn_bias, ref_activations(e, x, H, I, {}, nullptr), H, I);
+      for (int r = 0; r < H; ++r) want[r] += w * y[r];
+      scale = std::max(scale, max_abs(y));
+    }
+    check_close("out", got.out, want, scale, kRtol);
+    // All skipped: out is untouched, bit for bit.
+    const Result none = run_gpu(dev, 3, {{gpu::kSkippedSlot, 0.5f}, {gpu::kSkippedSlot, 0.5f}}, x, out_init, H, I,
+                                combine, Mxfp4Lut::F32x2, ws);
+    ws.check_errors();
+    CHECK(none.out == out_init);
+  }
 }
 
 TEST_CASE("gpu mxfp4_moe_matvec: a workspace for shapes the kernel cannot take is refused") {

@@ -15,6 +15,8 @@ void add_bench_command(CLI::App& app) {
   add_bench_kernels(*bench);
   add_bench_gpu(*bench);
   add_bench_decode(*bench);
+  add_bench_hybrid(*bench);
+  add_bench_hybrid_experts(*bench);
 }
 
 }  // namespace ossrun::cli

@@ -10,5 +10,7 @@ void add_bench_memory(CLI::App& bench);
 void add_bench_kernels(CLI::App& bench);
 void add_bench_gpu(CLI::App& bench);
 void add_bench_decode(CLI::App& bench);
+void add_bench_hybrid(CLI::App& bench);
+void add_bench_hybrid_experts(CLI::App& bench);
 
 }  // namespace ossrun::cli

@@ -54,6 +54,7 @@ CpuExperts::CpuExperts(const Checkpoint& ck, CpuContext ctx, int64_t max_tokens)
 
   const size_t H = static_cast<size_t>(dims_.hidden), I = static_cast<size_t>(dims_.intermediate);
   const size_t rows = static_cast<size_t>(std::max(round_up(max_tokens_, kMatmulRowAlign), k_));
+  active_.resize(static_cast<size_t>(k_));
   count_.resize(static_cast<size_t>(n_experts_));
   offset_.resize(static_cast<size_t>(n_experts_ + 1));
   pair_token_.resize(static_cast<size_t>(max_tokens_ * k_));
@@ -68,6 +69,12 @@ CpuExperts::CpuExperts(const Checkpoint& ck, CpuContext ctx, int64_t max_tokens)
   }
 }
 
+uint64_t CpuExperts::workspace_bytes() const {
+  return (active_.size() + count_.size() + offset_.size() + pair_token_.size()) * sizeof(int64_t) +
+         (pair_weight_.size() + x_.size() + a_.size() + h_.size() + y_.size()) * sizeof(float) +
+         (w1_.size() + w2_.size()) * sizeof(uint16_t);
+}
+
 std::string CpuExperts::describe() const { return std::string(expert_format_name(format_)) + " experts on the CPU"; }
 
 void CpuExperts::run(const ExpertBatch& b) {
@@ -77,28 +84,36 @@ void CpuExperts::run(const ExpertBatch& b) {
     run_grouped(b);
 }
 
-// Decode: the k experts of one token share each dispatch, so every thread has rows to do.
+// Decode: the k experts of one token share each dispatch, so every thread has rows to do. Skipped choices
+// (negative ids: served elsewhere) are left out before the rows are split.
 void CpuExperts::run_one_token(const ExpertBatch& b) {
   const cpu::KernelTable& kt = *ctx_.kernels;
   const int64_t H = dims_.hidden, I = dims_.intermediate;
+  int64_t m = 0;  // choices to compute, listed in active_
+  for (int64_t i = 0; i < k_; ++i)
+    if (b.ids[i] >= 0) active_[m++] = i;
+  if (m == 0) {
+    std::fill(b.out, b.out + H, 0.0f);
+    return;
+  }
   float* h = h_.data();
-  ctx_.workers->for_rows(k_ * I, 16, [&](int64_t r0, int64_t r1) {
+  ctx_.workers->for_rows(m * I, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t i = r0 / I; i * I < r1; ++i) {
       const int64_t j0 = std::max(r0 - i * I, int64_t{0}), j1 = std::min(r1 - i * I, I);
-      expert_gate_up_swiglu(kt, slice(b.layer, b.ids[i]), dims_, b.x, a_.data() + i * I, h ? h + i * 2 * I : nullptr,
-                            j0, j1);
+      expert_gate_up_swiglu(kt, slice(b.layer, b.ids[active_[i]]), dims_, b.x, a_.data() + i * I,
+                            h ? h + i * 2 * I : nullptr, j0, j1);
     }
   });
-  ctx_.workers->for_rows(k_ * H, 16, [&](int64_t r0, int64_t r1) {
+  ctx_.workers->for_rows(m * H, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t i = r0 / H; i * H < r1; ++i) {
       const int64_t j0 = std::max(r0 - i * H, int64_t{0}), j1 = std::min(r1 - i * H, H);
-      expert_down(kt, slice(b.layer, b.ids[i]), dims_, a_.data() + i * I, y_.data() + i * H, j0, j1);
+      expert_down(kt, slice(b.layer, b.ids[active_[i]]), dims_, a_.data() + i * I, y_.data() + i * H, j0, j1);
     }
   });
   // Combine (gpt-oss.md §4 step 6): the down bias is inside the weighted sum.
   for (int64_t r = 0; r < H; ++r) {
     float acc = 0;
-    for (int64_t i = 0; i < k_; ++i) acc += b.weights[i] * y_[i * H + r];
+    for (int64_t i = 0; i < m; ++i) acc += b.weights[active_[i]] * y_[i * H + r];
     b.out[r] = acc;
   }
 }
@@ -109,12 +124,14 @@ void CpuExperts::run_grouped(const ExpertBatch& b) {
 
   // Routing metadata: counts, offsets (exclusive prefix sum), then the pairs in expert order.
   std::fill(count_.begin(), count_.end(), 0);
-  for (int64_t p = 0; p < b.n * k_; ++p) ++count_[b.ids[p]];
+  for (int64_t p = 0; p < b.n * k_; ++p)
+    if (b.ids[p] >= 0) ++count_[b.ids[p]];
   offset_[0] = 0;
   for (int64_t e = 0; e < n_experts_; ++e) offset_[e + 1] = offset_[e] + count_[e];
   std::fill(count_.begin(), count_.end(), 0);
   for (int64_t p = 0; p < b.n * k_; ++p) {
     const int32_t e = b.ids[p];
+    if (e < 0) continue;  // skipped: served elsewhere
     const int64_t at = offset_[e] + count_[e]++;
     pair_token_[at] = p / k_;
     pair_weight_[at] = b.weights[p];

@@ -8,6 +8,8 @@
 // kMinMatmulTokens through oneDNN on the expert's weights dequantized to bf16 tiles (gate_up (2I, H), down
 // (H, I)); a smaller one through the matvec kernels, each tile of weight rows serving every token of the
 // group while it sits in cache.
+// A negative id (kSkippedExpert) marks a choice served elsewhere (the GPU, in the hybrid offload): it is not
+// computed and contributes nothing; a token whose choices are all skipped gets zeros.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -39,6 +41,8 @@ class CpuExperts : public Experts {
 
   void run(const ExpertBatch& b) override;
   std::string describe() const override;
+  // Host memory of the workspaces (the weights stay behind the mmap).
+  uint64_t workspace_bytes() const;
 
  private:
   void run_one_token(const ExpertBatch& b);
@@ -56,6 +60,7 @@ class CpuExperts : public Experts {
   ExpertFormat format_;
   std::vector<ExpertSlice> slices_;  // (L, E), made once: views into the checkpoint
 
+  std::vector<int64_t> active_;     // (k) the choices of one token that are not skipped
   // Routing metadata of a batch, grouped by expert.
   std::vector<int64_t> count_;      // (E) tokens routed to each expert
   std::vector<int64_t> offset_;     // (E + 1) start of each expert's group in pairs_

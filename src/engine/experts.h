@@ -10,11 +10,14 @@
 
 namespace ossrun::engine {
 
+// An id that marks a choice computed elsewhere: the implementation skips it (it contributes nothing).
+constexpr int32_t kSkippedExpert = -1;
+
 struct ExpertBatch {
   int layer = 0;
   int64_t n = 0;                   // tokens
   const float* x = nullptr;        // (n, H) the post-attention RMSNorm output
-  const int32_t* ids = nullptr;    // (n, k) expert ids chosen by the router
+  const int32_t* ids = nullptr;    // (n, k) expert ids chosen by the router; kSkippedExpert: skip
   const float* weights = nullptr;  // (n, k) softmax over the k chosen logits
   float* out = nullptr;            // (n, H) overwritten with the weighted sum
 };

@@ -17,6 +17,18 @@ struct LoadProgress {
   uint64_t done = 0, total = 0;
 };
 
+// What the hybrid offload moved since construction (zeros for the other placements): /stats, bench hybrid.
+struct OffloadCounters {
+  uint64_t gpu_expert_bytes = 0;  // expert weights read by GPU kernels
+  uint64_t cpu_expert_bytes = 0;  // expert weights read by the CPU
+  uint64_t pcie_up_bytes = 0;     // host -> device: expert uploads, CPU results, choices
+  uint64_t pcie_down_bytes = 0;   // device -> host: router choices, activations
+  uint64_t expert_uploads = 0;    // expert slices uploaded
+  uint64_t disk_read_bytes = 0;   // /proc/self/io read_bytes (page-cache misses) while the offload ran
+  double handoff_cpu_ms = 0;      // decode, per layer with CPU experts: D2H ready -> CPU done (mean)
+  double handoff_total_ms = 0;    // ... D2H ready -> the CPU result added on the GPU (mean)
+};
+
 class Forward {
  public:
   virtual ~Forward() = default;
@@ -41,6 +53,7 @@ class Forward {
   // (token, chosen expert) pairs computed since construction, and those computed on the GPU.
   virtual uint64_t expert_calls() const = 0;
   virtual uint64_t expert_calls_gpu() const { return 0; }
+  virtual OffloadCounters offload_counters() const { return {}; }
 };
 
 }  // namespace ossrun::engine

@@ -31,6 +31,7 @@ Session::Session(const Checkpoint& ck, const SessionOptions& opt) {
                                        .vram_budget = opt.vram_budget,
                                        .ram_budget = opt.ram_budget,
                                        .policy = opt.policy,
+                                       .expert_placement = opt.expert_placement,
                                        .on_progress = opt.on_progress};
   const bool use_gpu = opt.backend == Backend::Gpu || (opt.backend == Backend::Auto && !gpu::gpu_unavailable_reason(ck, gpu_opt));
   if (use_gpu)
@@ -52,7 +53,8 @@ SessionReport Session::report() const {
           .vram_bytes = forward_->device_bytes(),
           .ram_bytes = forward_->host_bytes() + logits_.size() * sizeof(float),
           .expert_calls = forward_->expert_calls(),
-          .expert_calls_gpu = forward_->expert_calls_gpu()};
+          .expert_calls_gpu = forward_->expert_calls_gpu(),
+          .offload = forward_->offload_counters()};
 }
 
 void Session::check(std::span<const int32_t> ids) const {

@@ -35,6 +35,10 @@ struct SessionOptions {
   uint64_t vram_budget = 0;           // bytes of GPU memory ossrun may use; 0: the GPU's free memory less headroom
   uint64_t ram_budget = 0;            // bytes of RAM ossrun may pin, allocate or lock; 0: available less headroom
   std::string policy = "router";      // expert-cache policy of the hybrid offload: static, lru, lfu, router
+  // Where the hybrid offload puts experts (gpu::HybridPlacement): "cache" (the plan's per-layer slots, refilled
+  // by the policy), "cpu-only" (attention on the GPU, every expert on the CPU), "static-layers" (the first N
+  // layers' experts on the CPU, all of the others' on the GPU, N as small as the budget allows).
+  std::string expert_placement = "cache";
   std::function<void(const LoadProgress&)> on_progress;  // called while loading; may be empty
 };
 
@@ -45,6 +49,7 @@ struct SessionReport {
   uint64_t ram_bytes = 0;           // host memory the session allocated (KV cache, workspaces, pinned buffers)
   uint64_t expert_calls = 0;        // (token, chosen expert) pairs computed since the session began
   uint64_t expert_calls_gpu = 0;    // of which by an expert resident on the GPU
+  OffloadCounters offload;          // the hybrid offload's bytes and hand-off (zeros elsewhere)
 };
 
 class Session {

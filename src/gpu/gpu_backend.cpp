@@ -11,6 +11,7 @@
 #include "src/gpu/device.h"
 #include "src/gpu/gpu_backend.h"
 #include "src/gpu/gpu_forward.cuh"
+#include "src/gpu/hybrid_experts.cuh"
 #include "src/gpu/resident_experts.cuh"
 #include "src/model/error.h"
 
@@ -59,15 +60,29 @@ std::optional<std::string> gpu_unavailable_reason(const Checkpoint& ck, const Gp
   if (std::optional<std::string> why = unsupported_shape(ck.config())) return *why;
   const offload::MemoryPlan plan = plan_for(ck, opt);
   if (plan.cpu_only) return "the VRAM budget does not hold the dense part of the model";
-  if (!all_experts_fit(plan))
-    return "the experts do not all fit the VRAM budget of " + offload::format_bytes(plan.gpu.budget);
-  return std::nullopt;
+  return std::nullopt;  // experts that do not all fit go through the hybrid offload
 }
 
 std::unique_ptr<engine::Forward> make_gpu_forward(const Checkpoint& ck, const GpuForwardOptions& opt) {
   if (std::optional<std::string> why = gpu_unavailable_reason(ck, opt)) throw InputError("cannot run on the GPU: " + *why);
   Uploader up(opt.on_progress);
-  auto experts = std::make_unique<ResidentExperts>(ck, opt.max_batch, up);
+  const offload::MemoryPlan plan = plan_for(ck, opt);
+  const HybridPlacement placement = parse_hybrid_placement(opt.expert_placement);
+  std::unique_ptr<GpuExperts> experts;
+  if (all_experts_fit(plan) && placement == HybridPlacement::Cache && opt.trace.empty()) {
+    experts = std::make_unique<ResidentExperts>(ck, opt.max_batch, up);
+  } else {
+    // The hybrid offload: the plan's expert share of the VRAM budget, statistics next to the model.
+    HybridOptions h;
+    h.placement = placement;
+    h.policy = opt.policy;
+    h.threads = opt.threads;
+    h.max_tokens = opt.max_batch;
+    h.vram_budget = plan.gpu.experts;
+    h.stats_model_dir = ck.dir();
+    h.trace = opt.trace;
+    experts = make_hybrid_experts(ck, plan, h);
+  }
   return std::make_unique<GpuForward>(ck, opt, up, std::move(experts));
 }
 

@@ -3,6 +3,7 @@
 // budget) or split by the hybrid offload. A CPU-only build implements this in gpu_backend_none.cpp.
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -20,6 +21,8 @@ struct GpuForwardOptions {
   uint64_t vram_budget = 0;   // bytes of GPU memory to use; 0: the free memory less headroom
   uint64_t ram_budget = 0;    // bytes of RAM to pin, allocate or lock; 0: available less headroom
   std::string policy = "router";
+  std::string expert_placement = "cache";  // gpu::HybridPlacement by name: cache, cpu-only, static-layers
+  std::filesystem::path trace;             // non-empty: record every token's routing there (hybrid offload)
   std::function<void(const engine::LoadProgress&)> on_progress;
 };
 

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <string>
 
+#include "src/engine/forward.h"
+
 namespace ossrun::gpu {
 
 struct GpuExpertBatch {
@@ -38,6 +40,8 @@ class GpuExperts {
   // (token, chosen expert) pairs since construction, and those served by an expert resident on the GPU.
   virtual uint64_t expert_calls() const = 0;
   virtual uint64_t expert_calls_gpu() const = 0;
+  // Bytes moved and hand-off latency (the hybrid offload); zeros when every expert is resident.
+  virtual engine::OffloadCounters offload_counters() const { return {}; }
 };
 
 }  // namespace ossrun::gpu

@@ -69,6 +69,7 @@ class GpuForward : public engine::Forward {
   // Graph replays do not call GpuExperts::run, so their (token, expert) pairs are counted here: all on the GPU.
   uint64_t expert_calls() const override { return experts_->expert_calls() + graph_expert_calls(); }
   uint64_t expert_calls_gpu() const override { return experts_->expert_calls_gpu() + graph_expert_calls(); }
+  engine::OffloadCounters offload_counters() const override { return experts_->offload_counters(); }
 
  private:
   struct Layer {
