@@ -66,7 +66,10 @@ GpuForward::GpuForward(const Checkpoint& ck, const GpuForwardOptions& opt, Uploa
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     Layer& L = layers_[l];
     const bool sliding = c.layer_types[l] == LayerType::SlidingAttention;
-    const int64_t capacity = offload::kv_positions(c, static_cast<int>(l), opt.ctx, max_batch_);
+    // The plan's rows; a sliding ring keeps at least the window even when the context is shorter (the
+    // attention kernels address it modulo a capacity of at least window rows).
+    const int64_t planned = offload::kv_positions(c, static_cast<int>(l), opt.ctx, max_batch_);
+    const int64_t capacity = sliding ? std::max(planned, c.sliding_window) : planned;
     L.attn = {.n_heads = static_cast<int>(c.num_attention_heads),
               .n_kv_heads = static_cast<int>(c.num_key_value_heads),
               .head_dim = static_cast<int>(c.head_dim),
