@@ -67,7 +67,7 @@ std::string read_file(const std::filesystem::path& p) {
 
 }  // namespace
 
-TEST_CASE("ossrun chat piped: answers on stdout, exit 0 at the end of input; same seed, same answers") {
+TEST_CASE("ossrun chat piped: answers on stdout, exit 0 at the end of input, the same seed gives the same answers") {
   test::TempDir dir("ossrun-chat");
   const std::string err = (dir / "err.txt").string();
   const Run a = chat_piped("hi\nsecond message\n/stats\n", "--seed 3 --max-tokens 40 --reasoning hide", err);
@@ -105,7 +105,7 @@ TEST_CASE("ossrun chat: bad flags exit 2, a missing model exits 3") {
   CHECK(chat_piped("hi\n", "--top-p 0").exit_code == 3);  // the sampler's range check
 }
 
-TEST_CASE("ossrun chat: a full context drops the oldest turns; a message that cannot fit is refused") {
+TEST_CASE("ossrun chat: a full context drops the oldest turns, a message that cannot fit is refused") {
   test::TempDir dir("ossrun-chat");
   const std::string err = (dir / "err.txt").string();
   std::string input;
@@ -212,7 +212,10 @@ TEST_CASE("ossrun chat in a terminal (tmux): streaming, Ctrl-C, /stats, /save, /
 
   // A long answer streams: the screen grows while it is generated; Ctrl-C stops it and keeps it.
   tmux.type("hello there");
-  REQUIRE(tmux.wait_for([](const std::string& s) { return s.size() > s.find("hello there") + 300; }));
+  REQUIRE(tmux.wait_for([](const std::string& s) {
+    const size_t at = s.find("> hello there");
+    return at != std::string::npos && s.size() > at + 300;
+  }));
   const size_t before = tmux.screen().size();
   REQUIRE(tmux.wait_for([&](const std::string& s) { return s.size() > before + 100; }));
   tmux.keys("C-c");

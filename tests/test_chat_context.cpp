@@ -14,7 +14,7 @@ TEST_CASE("chat context: the answer's room is --max-tokens, at most a quarter of
   CHECK(answer_room(3, 100) == 1);
 }
 
-TEST_CASE("chat context: drop the fewest oldest turns; refuse when the newest alone does not fit") {
+TEST_CASE("chat context: drop the fewest oldest turns, refuse when the newest alone does not fit") {
   // Fixed part 100 tokens, turns of 50, 40, 30 and a newest of 20: prompt length with k turns dropped.
   const std::vector<int64_t> turn = {50, 40, 30, 20};
   std::vector<size_t> asked;

@@ -20,6 +20,10 @@ const Tokenizer& o200k() {
   return tokenizer;
 }
 
+std::string decode(const Tokenizer& t, const std::vector<int32_t>& ids) {
+  return t.decode(std::vector<TokenId>(ids.begin(), ids.end()));
+}
+
 void append(std::vector<TokenId>& out, const std::vector<TokenId>& ids) { out.insert(out.end(), ids.begin(), ids.end()); }
 
 // What a model emits after "<|start|>assistant": an analysis message and a final one, the final answer's text
@@ -60,7 +64,7 @@ TEST_CASE("chat prompt: the next turn extends the session's tokens, so only the 
   c.messages.push_back({.role = Role::kUser, .channel = "", .content = "Hi!", .interrupted = false, .tokens = {}});
 
   std::vector<int32_t> session = renderer.render(c, 0, HistoryReasoning::kKeep);
-  const std::string text = t.decode(std::vector<TokenId>(session.begin(), session.end()));
+  const std::string text = decode(t, session);
   CHECK(text.find("Reasoning: low") != std::string::npos);
   CHECK(text.find("# Instructions\n\nBe brief.") != std::string::npos);
   CHECK(text.ends_with("<|start|>user<|message|>Hi!<|end|><|start|>assistant"));
@@ -95,18 +99,14 @@ TEST_CASE("chat prompt: the next turn extends the session's tokens, so only the 
   // Nor does dropping the earlier reasoning (harmony's training format): the whole conversation is prefilled.
   const std::vector<int32_t> dropped = renderer.render(c, 0, HistoryReasoning::kDrop);
   CHECK(reusable_prefix(session, dropped) == 0);
-  CHECK(t.decode(std::vector<TokenId>(dropped.begin(), dropped.end())).find("The user greets me") == std::string::npos);
+  CHECK(decode(t, dropped).find("The user greets me") == std::string::npos);
   // Recorded tokens that do not decode to the message's text are not trusted.
   Conversation edited = c;
   edited.messages[2].content = "Edited.";
-  CHECK(t.decode(std::vector<TokenId>(renderer.render(edited, 0, HistoryReasoning::kKeep).begin(),
-                                      renderer.render(edited, 0, HistoryReasoning::kKeep).end()))
-            .find("<|channel|>final<|message|>Edited.<|end|>") != std::string::npos);
+  CHECK(decode(t, renderer.render(edited, 0, HistoryReasoning::kKeep)).find("<|channel|>final<|message|>Edited.<|end|>") !=
+        std::string::npos);
   // Dropping the first turn starts the messages at the second user message.
-  const std::string tail = t.decode([&] {
-    const auto r = renderer.render(c, 3, HistoryReasoning::kKeep);
-    return std::vector<TokenId>(r.begin(), r.end());
-  }());
+  const std::string tail = decode(t, renderer.render(c, 3, HistoryReasoning::kKeep));
   CHECK(tail.find("Hi!") == std::string::npos);
   CHECK(tail.find("Be brief.") != std::string::npos);
   CHECK(tail.ends_with("<|start|>user<|message|>And again?<|end|><|start|>assistant"));

@@ -23,9 +23,10 @@ AnswerDelta AnswerStream::push(TokenId id) {
   const std::string channel = was_content ? parser_.current().message.channel : std::string();
   const size_t index = parser_.messages().size();
   std::string text = parser_.push(id);
-  if (was_content && parser_.in_content()) {
+  if (was_content && parser_.in_content()) {  // a content token (not the one that opened or ended the message)
     if (content_tokens_.size() <= index) content_tokens_.resize(index + 1);
     content_tokens_[index].push_back(id);
+    if (channel == "analysis") ++analysis_tokens_;
   }
   header_tokens_ = parser_.in_header() ? header_tokens_ + 1 : 0;
   if (header_tokens_ > kMaxHeaderTokens) {
@@ -36,7 +37,6 @@ AnswerDelta AnswerStream::push(TokenId id) {
   }
   // A delta belongs to the message that was in content before the token (the token may have ended it).
   const Channel ch = channel_of(was_content ? channel : parser_.current().message.channel);
-  if (ch == Channel::kAnalysis && (was_content || parser_.in_content())) ++analysis_tokens_;
   return {ch, std::move(text)};
 }
 

@@ -72,6 +72,8 @@ class EditLineReader : public LineReader {
     const char* s = el_gets(el_, &count);
     ReadResult r;
     if (interrupted_) {
+      std::fputs("^C\n", stdout);  // what ed-newline would have done, and a sign of the Ctrl-C
+      std::fflush(stdout);
       r.status = ReadStatus::kInterrupted;
       r.line_empty = interrupted_on_empty_;
       return r;

@@ -4,7 +4,8 @@
 // typed as text) and every generated token is printed.
 // --chat: the prompt is a harmony user message after the default system message, rendered for the
 // assistant to complete; the output is parsed as harmony messages and only the final channel is printed
-// (--show-analysis sends the other channels to stderr).
+// (--show-analysis sends the other channels to stderr); output that is not harmony at all is printed as it is
+// (chat::AnswerStream, shared with `ossrun chat`, says when).
 // Generation stops at --max-tokens, at a harmony stop token (<|return|> 200002, <|call|> 200012) or at one
 // of config.json's eos ids; the stop token is not printed. What ran where and the prefill and decode
 // speeds go to stderr.
