@@ -70,7 +70,7 @@ std::string read_file(const std::filesystem::path& p) {
 TEST_CASE("ossrun chat piped: answers on stdout, exit 0 at the end of input, the same seed gives the same answers") {
   test::TempDir dir("ossrun-chat");
   const std::string err = (dir / "err.txt").string();
-  const Run a = chat_piped("hi\nsecond message\n/stats\n", "--seed 3 --max-tokens 40 --reasoning hide", err);
+  const Run a = chat_piped("hi\nsecond message\n/effort low\n/stats\n", "--seed 3 --max-tokens 40 --reasoning hide", err);
   REQUIRE(a.exit_code == 0);
   const std::string stderr_text = read_file(err);
   CHECK(stderr_text.starts_with("CPU: "));  // the start-up line says what runs where
@@ -80,11 +80,13 @@ TEST_CASE("ossrun chat piped: answers on stdout, exit 0 at the end of input, the
   CHECK(a.out.find("expert hit rate: n/a (CPU only)") != std::string::npos);
   CHECK(a.out.find("placement: CPU: ") != std::string::npos);
   CHECK(a.out.find("memory: VRAM 0.0 MiB, RAM ") != std::string::npos);
-  CHECK(a.out.find("4 messages") != std::string::npos);  // two user messages, two (cut short) answers
+  CHECK(a.out.find("reasoning effort: low\n") != std::string::npos);
+  CHECK(a.out.find("4 messages, effort low") != std::string::npos);  // two user messages, two (cut short) answers
   CHECK(a.out.find("\x1b[") == std::string::npos);       // no escape codes without a terminal
-  const size_t stats_at = a.out.find("last answer:");
+  const size_t stats_at = a.out.find("reasoning effort: low");
   CHECK(stats_at > 20);  // the answers came first
   const Run b = chat_piped("hi\nsecond message\n/stats\n", "--seed 3 --max-tokens 40 --reasoning hide");
+  REQUIRE(a.out.size() > stats_at);
   CHECK(b.out.substr(0, stats_at) == a.out.substr(0, stats_at));
 
   // Unknown commands and bad files are messages, not the end of the chat.
@@ -256,4 +258,15 @@ TEST_CASE("ossrun chat in a terminal (tmux): streaming, Ctrl-C, /stats, /save, /
   const std::string history = read_file(dir / "data" / "history");
   CHECK(count(history, "hello") == 1);
   CHECK(history.find("/stats") != std::string::npos);
+
+  // Two Ctrl-C at an empty prompt leave.
+  REQUIRE(tmux.cmd("new-session -d -s chat -x 160 -y 50 " + quote(command)).exit_code == 0);
+  REQUIRE(tmux.wait_for_text("> "));
+  tmux.keys("C-c");
+  REQUIRE(tmux.wait_for_text("Ctrl-C again"));
+  tmux.keys("C-c");
+  const auto t1 = std::chrono::steady_clock::now();
+  while (tmux.alive() && std::chrono::steady_clock::now() - t1 < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(!tmux.alive());
 }

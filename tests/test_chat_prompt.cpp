@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "src/chat/answer_printer.h"
 #include "src/chat/answer_stream.h"
 #include "src/chat/chat_prompt.h"
 #include "src/tokenizer/data_paths.h"
@@ -155,4 +156,46 @@ TEST_CASE("chat answer stream: an answer interrupted inside the final channel ke
   REQUIRE(messages.size() == 1);
   CHECK(messages[0].content == "Partial answ");
   CHECK(messages[0].interrupted);
+}
+
+TEST_CASE("chat answer printer: --reasoning show, hide and summary") {
+  const Tokenizer& t = o200k();
+  std::vector<TokenId> ids = {t.special("<|channel|>")};
+  append(ids, t.encode("analysis"));
+  ids.push_back(t.special("<|message|>"));
+  append(ids, t.encode("Two plus two is four."));
+  ids.push_back(t.special("<|end|>"));
+  ids.push_back(t.special("<|start|>"));
+  append(ids, t.encode("assistant"));
+  ids.push_back(t.special("<|channel|>"));
+  append(ids, t.encode("final"));
+  ids.push_back(t.special("<|message|>"));
+  append(ids, t.encode("4"));
+  ids.push_back(t.special("<|return|>"));
+  const auto run = [&](ReasoningDisplay mode) {
+    std::string answer, reasoning, notes;
+    AnswerStream stream(t);
+    AnswerPrinter printer({.answer = [&](const std::string& s) { answer += s; },
+                           .reasoning = [&](const std::string& s) { reasoning += s; },
+                           .note = [&](const std::string& s) { notes += s + "|"; }},
+                          mode);
+    for (TokenId id : ids) printer.show(stream.push(id), stream);
+    printer.show(stream.finish(), stream);
+    printer.finish(stream);
+    return std::vector<std::string>{answer, reasoning, notes};
+  };
+  const auto show = run(ReasoningDisplay::kShow);
+  CHECK(show[0] == "4\n");
+  CHECK(show[1] == "Two plus two is four.\n");
+  CHECK(show[2].empty());
+  const auto hide = run(ReasoningDisplay::kHide);
+  CHECK(hide[0] == "4\n");
+  CHECK(hide[1].empty());
+  CHECK(hide[2].empty());
+  const auto summary = run(ReasoningDisplay::kSummary);
+  CHECK(summary[0] == "4\n");
+  CHECK(summary[1].empty());
+  const std::string expected = "(thought for " + std::to_string(t.encode("Two plus two is four.").size()) + " tokens, ";
+  CHECK(summary[2].starts_with(expected));
+  CHECK(summary[2].ends_with(" s)|"));
 }

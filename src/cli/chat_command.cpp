@@ -75,9 +75,9 @@ void add_chat_command(CLI::App& app) {
     const Tokenizer tok = Tokenizer::from_model_dir(f->session.model);
     OpenModel m = open_model(f->session, /*default_ctx=*/4096);
     ChatOptions options;
-    options.reasoning = f->reasoning == "hide" ? ReasoningDisplay::kHide
-                        : f->reasoning == "summary" ? ReasoningDisplay::kSummary
-                                                    : ReasoningDisplay::kShow;
+    options.reasoning = f->reasoning == "hide" ? chat::ReasoningDisplay::kHide
+                        : f->reasoning == "summary" ? chat::ReasoningDisplay::kSummary
+                                                    : chat::ReasoningDisplay::kShow;
     options.history = f->history_reasoning == "drop" ? chat::HistoryReasoning::kDrop : chat::HistoryReasoning::kKeep;
     options.interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     install_interrupt_handler();

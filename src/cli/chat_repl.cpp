@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "src/chat/answer_printer.h"
 #include "src/chat/answer_stream.h"
 #include "src/chat/context_policy.h"
 #include "src/chat/generation_loop.h"
@@ -26,45 +27,6 @@ std::string speed(int64_t tokens, double seconds) {
 }
 
 std::string mib(uint64_t bytes) { return format("%.1f MiB", static_cast<double>(bytes) / (1 << 20)); }
-
-// Streams an answer's deltas: the final channel (or non-harmony text) to stdout, the reasoning as the display
-// mode says.
-class AnswerPrinter {
- public:
-  AnswerPrinter(const ChatOutput& out, ReasoningDisplay mode) : out_(out), mode_(mode), t0_(Clock::now()) {}
-
-  void show(const chat::AnswerDelta& d, const chat::AnswerStream& stream) {
-    if (d.text.empty()) return;
-    if (d.channel == chat::Channel::kOther) return;
-    if (d.channel == chat::Channel::kAnalysis) {
-      in_analysis_ = true;
-      if (mode_ == ReasoningDisplay::kShow) out_.reasoning(d.text);
-      return;
-    }
-    end_analysis(stream);
-    out_.answer(d.text);
-    answered_ = true;
-  }
-  void finish(const chat::AnswerStream& stream) {
-    end_analysis(stream);
-    if (answered_) out_.answer("\n");
-  }
-
- private:
-  void end_analysis(const chat::AnswerStream& stream) {
-    if (!in_analysis_) return;
-    in_analysis_ = false;
-    if (mode_ == ReasoningDisplay::kShow) out_.reasoning("\n");
-    if (mode_ == ReasoningDisplay::kSummary)
-      out_.note(format("(thought for %zu tokens, %.1f s)", stream.analysis_tokens(),
-                       std::chrono::duration<double>(Clock::now() - t0_).count()));
-  }
-
-  const ChatOutput& out_;
-  ReasoningDisplay mode_;
-  Clock::time_point t0_;
-  bool in_analysis_ = false, answered_ = false;
-};
 
 }  // namespace
 
@@ -205,7 +167,10 @@ void ChatRepl::answer(const std::string& user_text) {
   session_tokens_ = prompt;
 
   chat::AnswerStream stream(tokenizer_);
-  AnswerPrinter printer(out_, options_.reasoning);
+  chat::AnswerPrinter printer({.answer = [&](const std::string& t) { out_.answer(t); },
+                               .reasoning = [&](const std::string& t) { out_.reasoning(t); },
+                               .note = [&](const std::string& t) { out_.note(t); }},
+                              options_.reasoning);
   const chat::GenerationResult g = chat::generate_tokens(
       session_, *sampler_, logits,
       {.max_tokens = conversation_.settings.max_tokens, .stop_tokens = chat::chat_stop_tokens(session_),

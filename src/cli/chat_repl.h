@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "src/chat/answer_printer.h"
 #include "src/chat/chat_prompt.h"
 #include "src/chat/conversation.h"
 #include "src/chat/slash_command.h"
@@ -14,10 +15,8 @@
 
 namespace ossrun::cli {
 
-enum class ReasoningDisplay { kShow, kHide, kSummary };
-
 struct ChatOptions {
-  ReasoningDisplay reasoning = ReasoningDisplay::kShow;
+  chat::ReasoningDisplay reasoning = chat::ReasoningDisplay::kShow;
   chat::HistoryReasoning history = chat::HistoryReasoning::kKeep;
   bool interactive = false;  // a terminal: line editor, hints
 };
