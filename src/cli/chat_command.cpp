@@ -50,7 +50,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--top-k", f->settings.sampling.top_k, "Keep the k most likely tokens (default 0: off)");
   cmd->add_option("--min-p", f->settings.sampling.min_p, "Drop tokens below min-p times the most likely one's probability (default 0: off)");
   cmd->add_option("--seed", f->seed, "Random seed (default: random)");
-  cmd->add_option("--load", f->load, "Start from a conversation saved with /save");
+  cmd->add_option("--load", f->load, "Start from a conversation saved with /save (its settings replace --effort, --system, --developer, the sampling flags and --max-tokens)");
   cmd->footer(
       "Input: a line ending in \\ continues; a line that is just \"\"\" opens a block that another closes.\n"
       "Commands: /help /reset /effort /stats /save FILE /load FILE /quit. Ctrl-C stops an answer (kept, marked\n"

@@ -148,6 +148,16 @@ bool ChatRepl::fit_context() {
 }
 
 void ChatRepl::answer(const std::string& user_text) {
+  try {
+    answer_or_throw(user_text);
+  } catch (const InputError& e) {  // the session refused a token or the context: say so, keep chatting
+    out_.error(e.what());
+    session_.reset();
+    session_tokens_.clear();
+  }
+}
+
+void ChatRepl::answer_or_throw(const std::string& user_text) {
   if (user_text.find_first_not_of(" \t\r\n") == std::string::npos) return;
   conversation_.messages.push_back({.role = Role::kUser, .channel = "", .content = user_text, .interrupted = false, .tokens = {}});
   if (!fit_context()) return;

@@ -38,6 +38,7 @@ class ChatRepl {
   // False to quit.
   bool command(const chat::SlashCommand& c);
   void answer(const std::string& user_text);
+  void answer_or_throw(const std::string& user_text);
   // Drops the oldest turns until the prompt leaves room for the answer; false (and the message removed) when the
   // newest message does not fit even alone.
   bool fit_context();
