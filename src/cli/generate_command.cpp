@@ -4,7 +4,8 @@
 // typed as text) and every generated token is printed.
 // --chat: the prompt is a harmony user message after the default system message, rendered for the
 // assistant to complete; the output is parsed as harmony messages and only the final channel is printed
-// (--show-analysis sends the other channels to stderr).
+// (--show-analysis sends the other channels to stderr); output that is not harmony at all is printed as it is
+// (chat::AnswerStream, shared with `ossrun chat`, says when).
 // Generation stops at --max-tokens, at a harmony stop token (<|return|> 200002, <|call|> 200012) or at one
 // of config.json's eos ids; the stop token is not printed. What ran where and the prefill and decode
 // speeds go to stderr.
@@ -16,20 +17,19 @@
 #include <string>
 #include <vector>
 
+#include "src/chat/answer_stream.h"
+#include "src/chat/conversation.h"
+#include "src/chat/generation_loop.h"
 #include "src/cli/commands.h"
 #include "src/cli/session_flags.h"
 #include "src/engine/sampler.h"
 #include "src/model/error.h"
 #include "src/tokenizer/harmony.h"
-#include "src/tokenizer/harmony_parser.h"
 #include "src/tokenizer/streaming_decoder.h"
 #include "src/tokenizer/tokenizer.h"
 
 namespace ossrun::cli {
 namespace {
-
-constexpr int32_t kReturnToken = 200002;  // <|return|>
-constexpr int32_t kCallToken = 200012;    // <|call|>
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -43,30 +43,29 @@ void write(FILE* f, const std::string& text) {
 class OutputStream {
  public:
   OutputStream(const Tokenizer& tok, bool chat, bool show_analysis)
-      : chat_(chat), show_analysis_(show_analysis), raw_(tok), parser_(tok) {}
+      : chat_(chat), show_analysis_(show_analysis), raw_(tok), answer_(tok) {}
 
   void push(TokenId id) {
     if (!chat_) return write(stdout, raw_.push(id));
-    const bool was_content = parser_.in_content();
-    const std::string channel = was_content ? parser_.current().message.channel : std::string();
-    const std::string text = parser_.push(id);
-    // A delta belongs to the message that was in content before the token (the token may have ended it).
-    const std::string& ch = was_content ? channel : parser_.current().message.channel;
-    if (ch == "final")
-      write(stdout, text);
-    else if (show_analysis_ && !text.empty())
-      write(stderr, text);
+    emit(answer_.push(id));
   }
   void finish() {
     if (!chat_) return write(stdout, raw_.finish() + "\n");
-    const std::string text = parser_.finish();
-    write(stdout, text + "\n");
+    emit(answer_.finish());
+    write(stdout, "\n");
   }
 
  private:
+  void emit(const chat::AnswerDelta& d) {
+    if (d.channel == chat::Channel::kFinal || d.channel == chat::Channel::kRaw)
+      write(stdout, d.text);
+    else if (show_analysis_ && !d.text.empty())
+      write(stderr, d.text);
+  }
+
   bool chat_, show_analysis_;
   StreamingDecoder raw_;
-  HarmonyStreamParser parser_;
+  chat::AnswerStream answer_;
 };
 
 }  // namespace
@@ -111,9 +110,7 @@ void add_generate_command(CLI::App& app) {
     std::vector<TokenId> prompt_tokens;
     if (f->chat) {
       SystemContent system;
-      system.reasoning_effort = f->reasoning == "low" ? ReasoningEffort::kLow
-                                : f->reasoning == "high" ? ReasoningEffort::kHigh
-                                                         : ReasoningEffort::kMedium;
+      system.reasoning_effort = *chat::effort_from_name(f->reasoning);  // CLI11 checked the name
       const Message conversation[] = {Message::system(system), Message::user(f->prompt)};
       prompt_tokens = HarmonyRenderer(tok).render_for_completion(conversation);
     } else {
@@ -123,41 +120,21 @@ void add_generate_command(CLI::App& app) {
     if (prompt.empty()) throw InputError("--prompt is empty: there is nothing to complete");
     OpenModel m = open_model(f->session, static_cast<int64_t>(prompt.size()) + f->max_tokens);
     engine::Session& s = *m.session;
-    std::vector<int32_t> stop = {kReturnToken, kCallToken};
-    for (int64_t id : s.config().eos_token_ids) stop.push_back(static_cast<int32_t>(id));
     if (!f->seed && sampling.temperature > 0 && !f->session.quiet) std::fprintf(stderr, "seed %llu\n", static_cast<unsigned long long>(sampling.seed));
 
     engine::Sampler sampler(s.vocab_size(), sampling);
     OutputStream out(tok, f->chat, f->show_analysis);
-    auto t0 = Clock::now();
+    const auto t0 = Clock::now();
     std::span<const float> logits = s.prefill(prompt);
     const double prefill_s = seconds_since(t0);
-
-    int64_t generated = 0, decoded = 0;
-    const char* reason = "--max-tokens reached";
-    t0 = Clock::now();
-    while (generated < f->max_tokens) {
-      const int32_t id = sampler.sample(logits);
-      if (std::find(stop.begin(), stop.end(), id) != stop.end()) {
-        reason = "stop token";
-        break;
-      }
-      out.push(static_cast<TokenId>(id));
-      ++generated;
-      if (generated == f->max_tokens) break;
-      if (s.position() == s.ctx()) {
-        reason = "context full";
-        break;
-      }
-      logits = s.decode(id);
-      ++decoded;
-    }
-    const double decode_s = seconds_since(t0);
+    const chat::GenerationResult g = chat::generate_tokens(
+        s, sampler, logits, {.max_tokens = f->max_tokens, .stop_tokens = chat::chat_stop_tokens(s), .interrupt = nullptr},
+        [&](int32_t id) { out.push(static_cast<TokenId>(id)); });
     out.finish();
     if (!f->session.quiet)
       std::fprintf(stderr, "prefill: %zu tokens, %.2f tok/s; decode: %lld tokens generated, %.2f tok/s (%s)\n",
-                   prompt.size(), static_cast<double>(prompt.size()) / prefill_s, static_cast<long long>(generated),
-                   decoded > 0 ? static_cast<double>(decoded) / decode_s : 0.0, reason);
+                   prompt.size(), static_cast<double>(prompt.size()) / prefill_s, static_cast<long long>(g.generated),
+                   g.decoded > 0 ? static_cast<double>(g.decoded) / g.decode_s : 0.0, chat::stop_reason_text(g.reason));
   });
 }
 

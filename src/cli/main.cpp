@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   ossrun::cli::add_tokenize_command(app);
   ossrun::cli::add_bench_command(app);
   ossrun::cli::add_generate_command(app);
+  ossrun::cli::add_chat_command(app);
   ossrun::cli::add_logits_command(app);
   ossrun::cli::add_perplexity_command(app);
   ossrun::cli::add_plan_command(app);
