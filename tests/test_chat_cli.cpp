@@ -20,6 +20,7 @@
 #include "src/model/checkpoint.h"
 #include "src/tokenizer/harmony.h"
 #include "tests/support/build_paths.h"
+#include "tests/support/shell_run.h"
 #include "tests/support/temp_dir.h"
 #include "tests/test_engine_checkpoints.h"
 
@@ -27,22 +28,8 @@ using namespace ossrun;
 
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs a shell command line; stdout (and what the line redirects into it) is returned.
-Run shell(const std::string& cmd) {
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Run = test::ShellRun;
+Run shell(const std::string& cmd) { return test::shell_run(cmd); }
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 

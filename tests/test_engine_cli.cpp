@@ -15,6 +15,7 @@
 #include "src/model/checkpoint.h"
 #include "src/tokenizer/tokenizer.h"
 #include "tests/support/build_paths.h"
+#include "tests/support/shell_run.h"
 #include "tests/support/temp_dir.h"
 #include "tests/test_engine_checkpoints.h"
 
@@ -22,22 +23,8 @@ using namespace ossrun;
 
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string out;  // stdout and, with merge_stderr, stderr
-};
-
-Run run_ossrun(const std::string& args, bool merge_stderr = false) {
-  const std::string cmd = "'" + test::ossrun_binary() + "' " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null");
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Run = test::ShellRun;
+Run run_ossrun(const std::string& args, bool merge_stderr = false) { return test::run_ossrun(args, merge_stderr); }
 
 }  // namespace
 

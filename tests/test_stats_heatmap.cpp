@@ -17,6 +17,7 @@
 #include "src/stats/png_writer.h"
 #include "src/stats/summary.h"
 #include "tests/support/build_paths.h"
+#include "tests/support/shell_run.h"
 #include "tests/support/temp_dir.h"
 #include "tests/test_engine_checkpoints.h"
 
@@ -37,22 +38,8 @@ offload::RouterStats hand_made_stats() {
   return s;
 }
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-};
-
-Run run_ossrun(const std::string& args) {
-  const std::string cmd = "'" + test::ossrun_binary() + "' " + args + " 2>&1";
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Run = test::ShellRun;
+Run run_ossrun(const std::string& args) { return test::run_ossrun(args, true); }
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

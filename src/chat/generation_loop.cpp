@@ -15,12 +15,13 @@ const char* stop_reason_text(StopReason r) {
   return "?";
 }
 
-GenerationResult generate_tokens(engine::Session& s, engine::Sampler& sampler, std::span<const float> logits,
-                                 const GenerationLimits& limits, const std::function<void(int32_t)>& on_token,
+GenerationResult generate_tokens(engine::Session& s, int32_t first, const GenerationLimits& limits,
+                                 const std::function<void(int32_t)>& on_token,
                                  const std::function<void(int32_t)>& on_decoded) {
   using Clock = std::chrono::steady_clock;
   GenerationResult r;
   const auto t0 = Clock::now();
+  int32_t id = first;
   while (true) {
     if (r.generated >= limits.max_tokens) {
       r.reason = StopReason::kMaxTokens;
@@ -30,7 +31,6 @@ GenerationResult generate_tokens(engine::Session& s, engine::Sampler& sampler, s
       r.reason = StopReason::kInterrupted;
       break;
     }
-    const int32_t id = sampler.sample(logits);
     if (std::find(limits.stop_tokens.begin(), limits.stop_tokens.end(), id) != limits.stop_tokens.end()) {
       r.reason = StopReason::kStopToken;
       break;
@@ -45,9 +45,10 @@ GenerationResult generate_tokens(engine::Session& s, engine::Sampler& sampler, s
       r.reason = StopReason::kContextFull;
       break;
     }
-    logits = s.decode(id);
+    const int32_t next = s.decode_next(id);
     ++r.decoded;
     if (on_decoded) on_decoded(id);
+    id = next;
   }
   r.decode_s = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;

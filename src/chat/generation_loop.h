@@ -1,13 +1,11 @@
-// The sampling loop shared by `ossrun generate` and `ossrun chat`: sample, stop at a stop token, hand the token
-// on, decode it; until --max-tokens, a full context, or a stop request (Ctrl-C) checked between tokens.
+// The sampling loop shared by `ossrun generate` and `ossrun chat`: stop at a stop token, hand the token on,
+// decode it and sample the next; until --max-tokens, a full context, or a stop request (Ctrl-C) checked between tokens.
 #pragma once
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <span>
 #include <vector>
 
-#include "src/engine/sampler.h"
 #include "src/engine/session.h"
 
 namespace ossrun::chat {
@@ -28,10 +26,12 @@ struct GenerationResult {
   double decode_s = 0;
 };
 
-// Starts from `logits` (those of the prompt's last token). on_token(id) is called for each sampled token;
-// on_decoded(id) after it entered the session (for the caller's copy of the session's tokens).
-GenerationResult generate_tokens(engine::Session& session, engine::Sampler& sampler, std::span<const float> logits,
-                                 const GenerationLimits& limits, const std::function<void(int32_t)>& on_token,
+// Starts from `first`, the token the session sampled after the prompt (Session::set_sampler, then
+// prefill_next), and draws each next one inside the session (Session::decode_next: on the GPU when the model
+// runs there). on_token(id) is called for each sampled token; on_decoded(id) after it entered the session (for
+// the caller's copy of the session's tokens).
+GenerationResult generate_tokens(engine::Session& session, int32_t first, const GenerationLimits& limits,
+                                 const std::function<void(int32_t)>& on_token,
                                  const std::function<void(int32_t)>& on_decoded = {});
 
 // Harmony's stop tokens (<|return|>, <|call|>) and config.json's eos ids.

@@ -172,7 +172,7 @@ void ChatRepl::answer_or_throw(const std::string& user_text) {
   turn.reused = static_cast<int64_t>(reused);
   turn.prefilled = static_cast<int64_t>(prompt.size() - reused);
   const auto t0 = Clock::now();
-  std::span<const float> logits = session_.prefill(std::span(prompt).subspan(reused));
+  const int32_t first = session_.prefill_next(std::span(prompt).subspan(reused));
   turn.prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
   session_tokens_ = prompt;
 
@@ -182,7 +182,7 @@ void ChatRepl::answer_or_throw(const std::string& user_text) {
                                .note = [&](const std::string& t) { out_.note(t); }},
                               options_.reasoning);
   const chat::GenerationResult g = chat::generate_tokens(
-      session_, *sampler_, logits,
+      session_, first,
       {.max_tokens = conversation_.settings.max_tokens, .stop_tokens = chat::chat_stop_tokens(session_),
        .interrupt = &interrupt_requested()},
       [&](int32_t id) { printer.show(stream.push(static_cast<TokenId>(id)), stream); },

@@ -43,7 +43,7 @@ class ChatRepl {
   // newest message does not fit even alone.
   bool fit_context();
   void print_stats() const;
-  void restart_sampler() { sampler_ = std::make_unique<engine::Sampler>(session_.vocab_size(), conversation_.settings.sampling); }
+  void restart_sampler() { session_.set_sampler(conversation_.settings.sampling); }
 
   engine::Session& session_;
   const Tokenizer& tokenizer_;
@@ -52,7 +52,6 @@ class ChatRepl {
   chat::Conversation conversation_;
   ChatOptions options_;
   ChatOutput out_;
-  std::unique_ptr<engine::Sampler> sampler_;
   std::vector<int32_t> session_tokens_;  // what the session's KV cache holds, in order
   SpeedTotals last_, total_;
 };

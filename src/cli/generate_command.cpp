@@ -122,13 +122,13 @@ void add_generate_command(CLI::App& app) {
     engine::Session& s = *m.session;
     if (!f->seed && sampling.temperature > 0 && !f->session.quiet) std::fprintf(stderr, "seed %llu\n", static_cast<unsigned long long>(sampling.seed));
 
-    engine::Sampler sampler(s.vocab_size(), sampling);
+    s.set_sampler(sampling);
     OutputStream out(tok, f->chat, f->show_analysis);
     const auto t0 = Clock::now();
-    std::span<const float> logits = s.prefill(prompt);
+    const int32_t first = s.prefill_next(prompt);
     const double prefill_s = seconds_since(t0);
     const chat::GenerationResult g = chat::generate_tokens(
-        s, sampler, logits, {.max_tokens = f->max_tokens, .stop_tokens = chat::chat_stop_tokens(s), .interrupt = nullptr},
+        s, first, {.max_tokens = f->max_tokens, .stop_tokens = chat::chat_stop_tokens(s), .interrupt = nullptr},
         [&](int32_t id) { out.push(static_cast<TokenId>(id)); });
     out.finish();
     if (!f->session.quiet)

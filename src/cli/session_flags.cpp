@@ -34,6 +34,8 @@ void add_session_flags(CLI::App& cmd, SessionFlags& f, const std::string& ctx_he
       ->check(CLI::IsMember({"static", "lru", "lfu", "router"}));
   cmd.add_option("--backend", f.backend, "Where the model runs: auto (the GPU when there is one), cpu or gpu (default auto)")
       ->check(CLI::IsMember({"auto", "cpu", "gpu"}));
+  cmd.add_option("--trace", f.trace, "Record every token's routing into FILE (for `ossrun simulate` and `ossrun stats "
+                                     "--from-trace`; needs the GPU backend)");
   auto* quiet = cmd.add_flag("-q,--quiet", f.quiet, "No start-up line, no loading progress");
   cmd.add_flag("-v,--verbose", f.verbose, "Also print the settings and where each came from (flag, profile, default)")->excludes(quiet);
 }
@@ -92,6 +94,7 @@ OpenModel open_model(const SessionFlags& f, int64_t default_ctx) {
   if (f.verbose) std::fprintf(stderr, "%s\n", describe_settings(f, m.profile).c_str());
   m.checkpoint = Checkpoint::open(f.model);
   engine::SessionOptions options = session_options(m.profile.session, m.checkpoint->config(), default_ctx);
+  options.trace = f.trace;
   auto progress = std::make_shared<ProgressReporter>(progress_mode(f.quiet));
   options.on_progress = [progress](const engine::LoadProgress& p) { progress->update(p); };
   m.session = std::make_unique<engine::Session>(*m.checkpoint, options);

@@ -24,6 +24,7 @@ struct SessionFlags {
   std::string profile;            // NAME or FILE
   std::string policy = "router";  // static, lru, lfu, router
   std::string backend = "auto";   // auto, cpu, gpu
+  std::string trace;              // --trace FILE: record every token's routing (OSSTRACE)
   bool quiet = false;             // no start-up line, no progress
   bool verbose = false;           // also the settings and where each came from
   const CLI::App* cmd = nullptr;  // set by add_session_flags: tells a given flag from a default

@@ -32,8 +32,12 @@ Session::Session(const Checkpoint& ck, const SessionOptions& opt) {
                                        .ram_budget = opt.ram_budget,
                                        .policy = opt.policy,
                                        .expert_placement = opt.expert_placement,
+                                       .trace = opt.trace,
                                        .on_progress = opt.on_progress};
   const bool use_gpu = opt.backend == Backend::Gpu || (opt.backend == Backend::Auto && !gpu::gpu_unavailable_reason(ck, gpu_opt));
+  if (!use_gpu && !opt.trace.empty())
+    throw InputError("a routing trace (--trace) is recorded by the GPU backend, which does not run here: " +
+                     gpu::gpu_unavailable_reason(ck, gpu_opt).value_or("the CPU backend was chosen"));
   if (use_gpu)
     forward_ = gpu::make_gpu_forward(ck, gpu_opt);  // throws, naming the reason, when --backend gpu cannot run
   else

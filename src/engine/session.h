@@ -8,6 +8,7 @@
 // InputError naming the id or the sizes. Returned spans stay valid until the next call.
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -39,6 +40,7 @@ struct SessionOptions {
   // by the policy), "cpu-only" (attention on the GPU, every expert on the CPU), "static-layers" (the first N
   // layers' experts on the CPU, all of the others' on the GPU, N as small as the budget allows).
   std::string expert_placement = "cache";
+  std::filesystem::path trace;        // non-empty: record every token's routing there (GPU backend)
   std::function<void(const LoadProgress&)> on_progress;  // called while loading; may be empty
 };
 

@@ -81,6 +81,7 @@ std::unique_ptr<engine::Forward> make_gpu_forward(const Checkpoint& ck, const Gp
     h.vram_budget = plan.gpu.experts;
     h.stats_model_dir = ck.dir();
     h.trace = opt.trace;
+    h.ram_budget = plan.host.budget;
     experts = make_hybrid_experts(ck, plan, h);
   }
   return std::make_unique<GpuForward>(ck, opt, up, std::move(experts));

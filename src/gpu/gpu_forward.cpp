@@ -29,18 +29,6 @@ std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) 
 
 }  // namespace
 
-template <typename T>
-PinnedBuffer<T>::PinnedBuffer(size_t count) : count_(count) {
-  if (count_ > 0) OSSRUN_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&ptr_), count_ * sizeof(T)));
-}
-template <typename T>
-PinnedBuffer<T>::~PinnedBuffer() {
-  if (ptr_) OSSRUN_CUDA_CHECK_NOEXCEPT(cudaFreeHost(ptr_));
-}
-template class PinnedBuffer<float>;
-template class PinnedBuffer<int32_t>;
-template class PinnedBuffer<uint64_t>;
-
 GpuForward::GpuForward(const Checkpoint& ck, const GpuForwardOptions& opt, Uploader& up,
                        std::unique_ptr<GpuExperts> experts)
     : config_(ck.config()), threads_(opt.threads), max_batch_(opt.max_batch), experts_(std::move(experts)) {
@@ -99,10 +87,10 @@ GpuForward::GpuForward(const Checkpoint& ck, const GpuForwardOptions& opt, Uploa
   const int widest_k = static_cast<int>(std::max(H, Q));
   gemm_ws_ = std::make_unique<Bf16GemmWorkspace>(static_cast<int>(max_batch_), widest_k);
   sampler_ = std::make_unique<DeviceSampler>(c.vocab_size);
-  host_x_ = PinnedBuffer<float>(B * H);
-  host_positions_ = PinnedBuffer<int32_t>(B);
-  host_token_ = PinnedBuffer<int32_t>(1);
-  host_draw_ = PinnedBuffer<uint64_t>(1);
+  host_x_ = PinnedArray<float>(B * H);
+  host_positions_ = PinnedArray<int32_t>(B);
+  host_token_ = PinnedArray<int32_t>(1);
+  host_draw_ = PinnedArray<uint64_t>(1);
 }
 
 GpuForward::~GpuForward() {

@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "gpu_kernels/attention_decode.cuh"
@@ -25,31 +24,11 @@
 #include "src/engine/forward.h"
 #include "src/gpu/gpu_backend.h"
 #include "src/gpu/gpu_experts.cuh"
+#include "src/gpu/pinned_array.cuh"
 #include "src/gpu/uploader.cuh"
 #include "src/model/checkpoint.h"
 
 namespace ossrun::gpu {
-
-// Pinned host memory of `count` T (cudaMallocHost), for copies that overlap with the host's work.
-template <typename T>
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  explicit PinnedBuffer(size_t count);
-  ~PinnedBuffer();
-  PinnedBuffer(PinnedBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
-  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
-    std::swap(ptr_, o.ptr_);
-    std::swap(count_, o.count_);
-    return *this;
-  }
-  T* get() const { return ptr_; }
-  size_t bytes() const { return count_ * sizeof(T); }
-
- private:
-  T* ptr_ = nullptr;
-  size_t count_ = 0;
-};
 
 class GpuForward : public engine::Forward {
  public:
@@ -132,10 +111,10 @@ class GpuForward : public engine::Forward {
   std::unique_ptr<DeviceSampler> sampler_;
 
   // Pinned host staging.
-  PinnedBuffer<float> host_x_;           // (B, H) embeddings of the batch
-  PinnedBuffer<int32_t> host_positions_; // (B)
-  PinnedBuffer<int32_t> host_token_;     // (1)
-  PinnedBuffer<uint64_t> host_draw_;     // (1)
+  PinnedArray<float> host_x_;           // (B, H) embeddings of the batch
+  PinnedArray<int32_t> host_positions_; // (B)
+  PinnedArray<int32_t> host_token_;     // (1)
+  PinnedArray<uint64_t> host_draw_;     // (1)
   cudaEvent_t inputs_copied_ = nullptr;  // the last H2D of host_x_/host_positions_ is done
 };
 
