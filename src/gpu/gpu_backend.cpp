@@ -58,8 +58,11 @@ std::optional<std::string> gpu_unavailable_reason(const Checkpoint& ck, const Gp
     return "this checkpoint's experts are bf16; the GPU kernels read MXFP4 experts";
   if (d.compute_major < 8) return "the GPU kernels need compute capability 8.0 or newer; this GPU has " + describe(d);
   if (std::optional<std::string> why = unsupported_shape(ck.config())) return *why;
-  const offload::MemoryPlan plan = plan_for(ck, opt);
-  if (plan.cpu_only) return "the VRAM budget does not hold the dense part of the model";
+  try {
+    if (plan_for(ck, opt).cpu_only) return "the VRAM budget does not hold the dense part of the model";
+  } catch (const InputError& e) {  // a budget too small for the dense part: the message says what would fit
+    return e.what();
+  }
   return std::nullopt;  // experts that do not all fit go through the hybrid offload
 }
 
